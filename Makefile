@@ -1,0 +1,36 @@
+# The course's commands.  Every target installs what it needs into .venv first.
+#   make book   install, execute every chapter, build the site into _build/html
+#   make test   install, run every test (units, chapters under torch and keras, the book build)
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install book test sync lab clean
+
+install: $(STAMP)
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "the course needs Python 3.10 or newer"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+book: install
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+test: install
+	$(PY) -m pytest
+
+sync: install
+	$(VENV)/bin/jupytext --to ipynb notebooks/*.md
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf _build student .pytest_cache

@@ -1,0 +1,1 @@
+"""Keras models of the course (channels last: ``N×H×W×C``)."""

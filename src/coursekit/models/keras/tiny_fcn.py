@@ -1,0 +1,40 @@
+"""Chapter 1's first model: a small fully convolutional network, in Keras.
+
+The same blocks, in the same order and with the same names as
+``coursekit.models.torch.tiny_fcn``: three stages of two 3×3 convolutions
+with batch norm and ReLU, two max-poolings, a 1×1 classifier and bilinear
+up-sampling ×4.  Channels last; returns logits.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def conv_bn_relu(x, filters: int, name: str):
+    """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def tiny_fcn(in_channels: int = 3, num_classes: int = 4, width: int = 16, input_size=None) -> keras.Model:
+    """Three convolution stages, a 1×1 classifier, bilinear up-sampling ×4. Returns logits.
+
+    ``input_size`` (height, width) may be left ``None`` for a model that takes
+    any size divisible by 4.
+    """
+    height, width_px = (None, None) if input_size is None else input_size
+    inputs = keras.Input((height, width_px, in_channels), name="image")
+    x = conv_bn_relu(inputs, width, "stage1_0")
+    x = conv_bn_relu(x, width, "stage1_1")
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = conv_bn_relu(x, 2 * width, "stage2_0")
+    x = conv_bn_relu(x, 2 * width, "stage2_1")
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = conv_bn_relu(x, 4 * width, "stage3_0")
+    x = conv_bn_relu(x, 4 * width, "stage3_1")
+    scores = layers.Conv2D(num_classes, 1, name="classifier")(x)
+    logits = layers.UpSampling2D(4, interpolation="bilinear", name="upsample")(scores)
+    return keras.Model(inputs, logits, name="tiny_fcn")

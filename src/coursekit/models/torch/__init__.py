@@ -1,0 +1,1 @@
+"""PyTorch models of the course (channels first: ``N×C×H×W``)."""

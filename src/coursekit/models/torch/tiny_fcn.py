@@ -1,0 +1,46 @@
+"""Chapter 1's first model: a small fully convolutional network, in PyTorch.
+
+Read it beside chapter 1, "A first model".  Three stages of two 3×3
+convolutions (each followed by batch norm and ReLU) see larger and larger
+neighbourhoods; two max-poolings between them shrink the feature map by 4;
+a 1×1 convolution turns each feature vector into class scores; bilinear
+up-sampling brings the scores back to the input's size.  Nothing in it
+depends on the image size, so it takes any height and width divisible by 4.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class TinyFCN(nn.Module):
+    """Three convolution stages, a 1×1 classifier, bilinear up-sampling ×4. Returns logits."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 16):
+        super().__init__()
+        self.stage1 = nn.Sequential(conv_bn_relu(in_channels, width), conv_bn_relu(width, width))
+        self.stage2 = nn.Sequential(conv_bn_relu(width, 2 * width), conv_bn_relu(2 * width, 2 * width))
+        self.stage3 = nn.Sequential(conv_bn_relu(2 * width, 4 * width), conv_bn_relu(4 * width, 4 * width))
+        self.pool = nn.MaxPool2d(2)
+        self.classifier = nn.Conv2d(4 * width, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        if height % 4 or width % 4:
+            raise ValueError(f"TinyFCN needs a height and width divisible by 4, got {height}×{width}")
+        x = self.stage1(x)             # full resolution
+        x = self.stage2(self.pool(x))  # 1/2
+        x = self.stage3(self.pool(x))  # 1/4
+        scores = self.classifier(x)
+        return F.interpolate(scores, size=(height, width), mode="bilinear", align_corners=False)

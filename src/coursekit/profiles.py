@@ -1,0 +1,71 @@
+"""The one table of sizes, widths and epochs that every notebook reads.
+
+Notebooks never hard-code an image size, an epoch count or a device: they call
+:func:`coursekit.setup`, which picks a profile, and then ask it for the settings
+of the experiment they run (``run.settings("basics")``).
+
+``quick`` is sized for two CPU cores (CI, laptops): every chapter runs in a few
+minutes and still shows real learning.  ``full`` is sized for one GPU with the
+memory of a free Colab T4 (15 GB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+PROFILES = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The numbers of one experiment in one profile."""
+
+    image_size: int
+    train_images: int
+    val_images: int
+    width: int
+    epochs: int
+    batch_size: int
+    lr: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# experiment -> profile -> settings.  Chapter 1 ("basics") trains a small
+# fully convolutional network on the synthetic shapes.
+TABLE: dict[str, dict[str, Settings]] = {
+    "basics": {
+        "quick": Settings(image_size=64, train_images=512, val_images=64, width=16,
+                          epochs=12, batch_size=16, lr=3e-3),
+        "full": Settings(image_size=128, train_images=4000, val_images=400, width=32,
+                         epochs=20, batch_size=32, lr=1e-3),
+    },
+}
+
+
+def settings_for(experiment: str, profile: str) -> Settings:
+    """Return the settings of ``experiment`` in ``profile`` (``quick`` or ``full``)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+    try:
+        row = TABLE[experiment]
+    except KeyError:
+        raise KeyError(f"no settings for experiment {experiment!r}; known: {sorted(TABLE)}") from None
+    return row[profile]
+
+
+def table_markdown() -> str:
+    """The whole table as Markdown, for the book's appendix."""
+    fields = list(Settings.__dataclass_fields__)
+    lines = ["| experiment | profile | " + " | ".join(fields) + " |",
+             "|---|---|" + "---|" * len(fields)]
+    for experiment, row in TABLE.items():
+        for profile, values in row.items():
+            cells = [str(getattr(values, f)) for f in fields]
+            lines.append(f"| {experiment} | {profile} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m coursekit.profiles: the table for book/profiles.md
+    print(table_markdown())

@@ -1,0 +1,188 @@
+"""One call at the top of every chapter: :func:`setup`.
+
+Taught in chapter 1 (Setup).  It decides three things once, so that no notebook
+hard-codes them: which framework trains (``COURSEKIT_FRAMEWORK``), which profile
+sizes the experiments (``COURSEKIT_PROFILE``) and which device runs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import random
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .profiles import PROFILES, Settings, settings_for
+
+FRAMEWORKS = ("torch", "keras")
+PROFILE_CHOICES = ("auto",) + PROFILES
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Send what native code writes to stderr to /dev/null for a moment.
+
+    TensorFlow's C++ start-up messages (oneDNN notes, "could not find CUDA
+    drivers" on a CPU machine) ignore ``TF_CPP_MIN_LOG_LEVEL`` before its
+    logging starts; they would fill every chapter's first output.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow without its start-up noise, after memory growth is requested."""
+    enable_tf_memory_growth()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with _quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # initialises the devices inside the quiet window
+    return tf
+
+
+def enable_tf_memory_growth() -> bool:
+    """Stop TensorFlow from reserving all GPU memory when it first sees a GPU.
+
+    TensorFlow reads ``TF_FORCE_GPU_ALLOW_GROWTH`` when it initialises its GPUs,
+    so setting the variable before TensorFlow starts costs nothing and needs no
+    import.  If TensorFlow was imported already, growth is switched on through
+    its API as well; that fails once a GPU is in use, and we say so.
+    Returns True when growth is in force (or no GPU is involved).
+    """
+    os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    if "tensorflow" not in sys.modules:
+        return True
+    import tensorflow as tf
+
+    try:
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError as err:  # GPUs already initialised
+        print(f"coursekit: TensorFlow memory growth could not be enabled ({err}); "
+              "restart the runtime and call coursekit.setup() first.", file=sys.stderr)
+        return False
+    return True
+
+
+def _cuda_available() -> bool:
+    if _installed("torch"):
+        import torch
+
+        return torch.cuda.is_available()
+    if _installed("tensorflow"):
+        return bool(import_tensorflow().config.list_physical_devices("GPU"))
+    return False
+
+
+def _pick_device(framework: str) -> str:
+    if framework == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    return "gpu" if import_tensorflow().config.list_physical_devices("GPU") else "cpu"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, and whichever of torch and TensorFlow is installed."""
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    if _installed("torch"):
+        import torch
+
+        torch.manual_seed(seed)  # seeds every CUDA device too
+    if _installed("tensorflow"):
+        import_tensorflow()
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What :func:`setup` decided.  ``settings(name)`` gives an experiment's numbers."""
+
+    framework: str
+    profile: str
+    device: str
+    seed: int
+
+    def settings(self, experiment: str) -> Settings:
+        return settings_for(experiment, self.profile)
+
+    @property
+    def quick(self) -> bool:
+        return self.profile == "quick"
+
+
+def _choose(value: str | None, env: str, default: str, allowed: tuple[str, ...]) -> str:
+    chosen = value if value is not None else os.environ.get(env, default)
+    chosen = chosen.strip().lower()
+    if chosen not in allowed:
+        source = "argument" if value is not None else f"environment variable {env}"
+        raise ValueError(f"{source} is {chosen!r}; expected one of {', '.join(allowed)}")
+    return chosen
+
+
+def setup(framework: str | None = None, profile: str | None = None, seed: int = 0,
+          verbose: bool = True) -> Run:
+    """Prepare a chapter: framework, profile, device, seeds; print one line.
+
+    Arguments win over the environment variables ``COURSEKIT_FRAMEWORK``
+    (``torch`` by default, or ``keras``) and ``COURSEKIT_PROFILE`` (``auto`` by
+    default: ``full`` when a CUDA GPU is visible, ``quick`` otherwise).
+
+    TensorFlow's memory growth is switched on before anything else, so that a
+    notebook that uses both frameworks on one GPU leaves memory for torch.
+    """
+    enable_tf_memory_growth()
+    framework = _choose(framework, "COURSEKIT_FRAMEWORK", "torch", FRAMEWORKS)
+    profile = _choose(profile, "COURSEKIT_PROFILE", "auto", PROFILE_CHOICES)
+    needed = "torch" if framework == "torch" else "tensorflow"
+    if not _installed(needed):
+        raise ImportError(f"framework {framework!r} needs the package {needed!r}, which is not installed")
+    if profile == "auto":
+        profile = "full" if _cuda_available() else "quick"
+    seed_everything(seed)
+    run = Run(framework=framework, profile=profile, device=_pick_device(framework), seed=seed)
+    if verbose:
+        print(describe(run))
+    return run
+
+
+def describe(run: Run) -> str:
+    """The one line :func:`setup` prints: versions, device, profile, framework."""
+    versions = [f"coursekit {_version('coursekit') or 'dev'}"]
+    versions += [f"{dist} {_version(dist)}" for dist in ("torch", "tensorflow", "keras") if _version(dist)]
+    chosen = [f"framework {run.framework}", f"device {run.device}", f"profile {run.profile}", f"seed {run.seed}"]
+    return ", ".join(chosen) + " | " + ", ".join(versions)

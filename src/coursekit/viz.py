@@ -1,0 +1,187 @@
+"""Pictures of images, masks and training, the same in every chapter.
+
+Taught in chapter 1 (Looking at masks): a mask is a label image; to see it we
+map each class index to a colour (a *palette*), draw it over the image with a
+legend, and show image, truth and prediction side by side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Class 0 (usually background) is black; then a qualitative palette whose
+# neighbouring colours are easy to tell apart.
+_QUALITATIVE = ["#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4",
+                "#46f0f0", "#f032e6", "#bcf60c", "#008080", "#9a6324", "#800000"]
+
+
+def _voc_colour(index: int) -> tuple[int, int, int]:
+    """The PASCAL VOC colour map: the bits of the index spread over R, G and B."""
+    r = g = b = 0
+    for shift in range(7, -1, -1):
+        r |= ((index >> 0) & 1) << shift
+        g |= ((index >> 1) & 1) << shift
+        b |= ((index >> 2) & 1) << shift
+        index >>= 3
+    return r, g, b
+
+
+def palette(num_classes: int, kind: str = "qualitative") -> np.ndarray:
+    """``num_classes×3`` uint8 colours, class 0 black.
+
+    ``kind="voc"`` gives the PASCAL VOC colour map, which VOC's own label PNGs use.
+    """
+    if kind == "voc":
+        return np.array([_voc_colour(i) for i in range(num_classes)], np.uint8)
+    if kind != "qualitative":
+        raise ValueError(f"unknown palette kind {kind!r}; use 'qualitative' or 'voc'")
+    colours = [(0, 0, 0)] + [tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for h in _QUALITATIVE]
+    colours += [_voc_colour(i) for i in range(len(colours), num_classes)]
+    return np.array(colours[:num_classes], np.uint8)
+
+
+def colorize_mask(mask: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Turn an ``H×W`` label image into an ``H×W×3`` uint8 colour image."""
+    mask = np.asarray(mask)
+    if mask.min() < 0 or mask.max() >= len(colours):
+        raise ValueError(f"mask holds labels {mask.min()}..{mask.max()} but the palette has "
+                         f"{len(colours)} colours")
+    return np.asarray(colours, np.uint8)[mask]
+
+
+def _as_float_rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if image.max() > 1.0:
+        image = image / 255.0
+    return np.clip(image, 0, 1)
+
+
+def blend(image: np.ndarray, mask: np.ndarray, colours: np.ndarray, alpha: float = 0.5,
+          skip_background: bool = True) -> np.ndarray:
+    """The image with each labelled pixel tinted by its class colour (float RGB)."""
+    image = _as_float_rgb(image)
+    tint = colorize_mask(mask, colours).astype(np.float32) / 255.0
+    weight = np.full(mask.shape, alpha, np.float32)
+    if skip_background:
+        weight[mask == 0] = 0.0
+    return image * (1 - weight[..., None]) + tint * weight[..., None]
+
+
+def legend_handles(classes, colours) -> list:
+    """One coloured patch per class name, for ``ax.legend`` or ``fig.legend``."""
+    from matplotlib.patches import Patch
+
+    return [Patch(facecolor=np.asarray(c) / 255.0, edgecolor="grey", label=name)
+            for name, c in zip(classes, colours)]
+
+
+def add_legend(ax, classes, colours, **kwargs) -> None:
+    """A legend naming each class's colour, to the right of ``ax``."""
+    kwargs = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False, **kwargs}
+    ax.legend(handles=legend_handles(classes, colours), **kwargs)
+
+
+def overlay_mask(image, mask, colours, classes=None, alpha: float = 0.5, ax=None, title=None):
+    """Draw ``mask`` over ``image`` in the palette's colours, with a legend if ``classes`` is given."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(blend(image, np.asarray(mask), colours, alpha))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    if classes is not None:
+        add_legend(ax, classes, colours)
+    return ax
+
+
+def show_grid(images, masks=None, predictions=None, colours=None, classes=None, max_rows: int = 4,
+              overlay: bool = False):
+    """One row per sample: image, true mask, predicted mask (when given).
+
+    With ``overlay=True`` the masks are drawn over the image instead of on their own.
+    """
+    import matplotlib.pyplot as plt
+
+    columns = [("image", None)]
+    if masks is not None:
+        columns.append(("truth", masks))
+    if predictions is not None:
+        columns.append(("prediction", predictions))
+    if colours is None and len(columns) > 1:
+        top = max(int(np.max(m)) for _, m in columns[1:])
+        colours = palette(top + 1)
+    rows = min(len(images), max_rows)
+    fig, axes = plt.subplots(rows, len(columns), figsize=(2.6 * len(columns), 2.6 * rows), squeeze=False)
+    for r in range(rows):
+        for c, (name, stack) in enumerate(columns):
+            ax = axes[r, c]
+            if stack is None:
+                ax.imshow(_as_float_rgb(images[r]))
+            elif overlay:
+                ax.imshow(blend(images[r], np.asarray(stack[r]), colours))
+            else:
+                ax.imshow(colorize_mask(np.asarray(stack[r]), colours), interpolation="nearest")
+            ax.set_axis_off()
+            if r == 0:
+                ax.set_title(name)
+    if classes is None:
+        fig.tight_layout()
+        return fig
+    fig.legend(handles=legend_handles(classes, colours), loc="lower center", ncol=len(classes), frameon=False)
+    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))  # keep room for the legend
+    return fig
+
+
+def plot_history(history, metrics=None):
+    """Training curves: the loss, and each metric, for training and validation.
+
+    ``history`` maps names such as ``loss`` and ``val_loss`` to per-epoch lists
+    (the format :func:`coursekit.train.fit` returns for both frameworks).
+    """
+    import matplotlib.pyplot as plt
+
+    history = dict(history)
+    if metrics is None:  # "loss" and "val_loss" share a panel; "val_miou" alone gets "miou"
+        metrics = list(dict.fromkeys(k.removeprefix("val_") for k in history))
+    names = list(metrics)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for key, label in ((name, "train"), (f"val_{name}", "validation")):
+            if key in history:
+                ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(cm, classes, normalize: bool = True, ax=None):
+    """The confusion matrix as a heat map; rows are true classes, columns predictions.
+
+    With ``normalize=True`` each row sums to one, so the diagonal is each class's recall.
+    """
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm, np.float64)
+    shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalize else cm
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 + 0.9 * len(classes), 0.8 + 0.9 * len(classes)))
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            text = f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+            ax.text(j, i, text, ha="center", va="center",
+                    color="white" if shown[i, j] > 0.5 * shown.max() else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    return ax

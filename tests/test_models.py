@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from coursekit.models import build, count_params, names
+
+
+@pytest.mark.parametrize("width, classes", [(4, 2), (8, 4), (16, 21)])
+def test_tiny_fcn_has_equal_trainable_parameters_in_both_frameworks(width, classes):
+    t = build("tiny_fcn", "torch", num_classes=classes, width=width)
+    k = build("tiny_fcn", "keras", num_classes=classes, width=width)
+    # 6 convolutions without bias, 6 batch norms (scale and shift), a 1×1 classifier with bias
+    w = width
+    expected = (3 * 9 * w + w * 9 * w + w * 9 * 2 * w + 2 * w * 9 * 2 * w + 2 * w * 9 * 4 * w
+                + 4 * w * 9 * 4 * w + 2 * (w + w + 2 * w + 2 * w + 4 * w + 4 * w) + 4 * w * classes + classes)
+    assert count_params(t) == count_params(k) == expected
+    # running statistics are counted only when asked for
+    assert count_params(t, trainable_only=False) == count_params(k, trainable_only=False) > expected
+
+
+@pytest.mark.parametrize("height, width", [(32, 32), (48, 64), (20, 36)])
+def test_tiny_fcn_output_has_the_input_size(height, width):
+    t = build("tiny_fcn", "torch", num_classes=3, width=4)
+    k = build("tiny_fcn", "keras", num_classes=3, width=4)
+    assert tuple(t(torch.zeros(1, 3, height, width)).shape) == (1, 3, height, width)
+    assert tuple(k(np.zeros((1, height, width, 3), np.float32)).shape) == (1, height, width, 3)
+
+
+def test_tiny_fcn_refuses_sizes_it_cannot_take():
+    t = build("tiny_fcn", "torch", num_classes=3, width=4)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        t(torch.zeros(1, 3, 30, 32))
+
+
+def test_gradients_reach_the_first_layer():
+    t = build("tiny_fcn", "torch", num_classes=3, width=4)
+    t(torch.randn(2, 3, 16, 16)).sum().backward()
+    assert t.stage1[0][0].weight.grad.abs().sum() > 0
+
+
+def test_registry_knows_its_models_and_refuses_others():
+    assert "tiny_fcn" in names()
+    with pytest.raises(ValueError, match="unknown model"):
+        build("fcn1000s", "torch", num_classes=2)
+    with pytest.raises(ValueError, match="framework"):
+        build("tiny_fcn", "mxnet", num_classes=2)

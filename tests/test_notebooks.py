@@ -1,0 +1,81 @@
+"""The chapters as files: pairing, clean storage, Colab links, and execution under both frameworks."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import jupytext
+import pytest
+import yaml
+
+from conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TEXTS = sorted((ROOT / "notebooks").glob("*.md"))
+
+
+def repository_url() -> str:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return config["repository"]["url"].rstrip("/")
+
+
+def test_there_are_chapters_and_each_is_a_pair():
+    assert NOTEBOOKS, "no notebooks found"
+    assert [p.stem for p in NOTEBOOKS] == [p.stem for p in TEXTS]
+    for nb in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+", nb.stem), f"{nb.name}: chapters are named NN_slug"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_ipynb_is_in_sync_with_its_text_and_has_no_outputs(path):
+    stored = json.loads(path.read_text())
+    assert stored["metadata"]["jupytext"]["formats"] == "ipynb,md:myst"
+    for cell in stored["cells"]:
+        if cell["cell_type"] == "code":
+            assert not cell["outputs"] and cell["execution_count"] is None, f"{path.name} carries outputs"
+    from_text = jupytext.read(path.with_suffix(".md"))
+    sources = [(c["cell_type"], "".join(c["source"]).strip()) for c in stored["cells"]]
+    expected = [(c["cell_type"], c["source"].strip()) for c in from_text["cells"]]
+    assert sources == expected, f"{path.name} differs from its .md: run `make sync`"
+
+
+@pytest.mark.parametrize("path", TEXTS, ids=lambda p: p.name)
+def test_colab_badge_and_install_cell_use_the_configured_repository(path):
+    text = path.read_text()
+    url = repository_url()
+    repo = url.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{path.stem}.ipynb"
+    assert badge in text, f"{path.name}: no Colab badge pointing at its own .ipynb"
+    notebook = jupytext.read(path)
+    code = [c["source"] for c in notebook["cells"] if c["cell_type"] == "code"]
+    first = code[0]
+    assert '"google.colab" in sys.modules' in first and f"coursekit @ git+{url}" in first
+    assert "torch" not in first and "tensorflow" not in first, "the setup cell must not install frameworks"
+    assert any("coursekit.setup(" in c for c in code[1:3]), "the second code cell calls coursekit.setup()"
+    for c in code:
+        assert '"cuda"' not in c and "'cuda'" not in c, f"{path.name}: notebooks never name the device"
+
+
+def test_every_github_link_in_the_book_uses_the_configured_repository():
+    url = repository_url()
+    for page in [*TEXTS, *(ROOT / "book").glob("*.md"), ROOT / "README.md"]:
+        for found in re.findall(r"https://(?:colab\.research\.google\.com/)?github(?:\.com)?/([\w.-]+/[\w.-]+)",
+                                page.read_text()):
+            assert found.removesuffix(".git") == url.removeprefix("https://github.com/"), f"{page.name}: {found}"
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_top_to_bottom(path, framework, tmp_path):
+    """Execute the chapter with nbval (errors fail it; outputs are not compared)."""
+    env = dict(os.environ, COURSEKIT_FRAMEWORK=framework, COURSEKIT_PROFILE="quick")
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", str(path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    seconds = time.perf_counter() - start
+    print(f"{path.name} under {framework}: {seconds:.0f} s")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]

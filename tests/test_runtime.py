@@ -1,0 +1,78 @@
+import os
+
+import numpy as np
+import pytest
+
+import coursekit
+from coursekit import profiles, runtime
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    monkeypatch.delenv("COURSEKIT_FRAMEWORK", raising=False)
+    monkeypatch.delenv("COURSEKIT_PROFILE", raising=False)
+    return monkeypatch
+
+
+def test_defaults_are_torch_and_quick_on_a_cpu(clean_env, capsys):
+    run = coursekit.setup()
+    assert (run.framework, run.profile, run.device) == ("torch", "quick", "cpu")
+    line = capsys.readouterr().out.strip()
+    assert "framework torch" in line and "profile quick" in line and "device cpu" in line
+    assert "torch " in line and "\n" not in line
+
+
+def test_environment_variables_choose_and_arguments_win(clean_env):
+    clean_env.setenv("COURSEKIT_FRAMEWORK", "keras")
+    clean_env.setenv("COURSEKIT_PROFILE", "full")
+    run = coursekit.setup(verbose=False)
+    assert (run.framework, run.profile) == ("keras", "full")
+    run = coursekit.setup(framework="torch", profile="quick", verbose=False)
+    assert (run.framework, run.profile) == ("torch", "quick")
+
+
+@pytest.mark.parametrize("variable, value", [("COURSEKIT_FRAMEWORK", "jax"), ("COURSEKIT_PROFILE", "huge")])
+def test_unknown_values_are_refused_naming_the_variable(clean_env, variable, value):
+    clean_env.setenv(variable, value)
+    with pytest.raises(ValueError, match=variable):
+        coursekit.setup(verbose=False)
+
+
+def test_tensorflow_memory_growth_is_requested(clean_env):
+    clean_env.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
+    coursekit.setup(verbose=False)
+    assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
+def test_seeds_make_runs_repeatable(clean_env):
+    import torch
+
+    coursekit.setup(seed=3, verbose=False)
+    first = (np.random.rand(3), torch.rand(3))
+    coursekit.setup(seed=3, verbose=False)
+    second = (np.random.rand(3), torch.rand(3))
+    np.testing.assert_array_equal(first[0], second[0])
+    assert torch.equal(first[1], second[1])
+
+
+def test_settings_come_from_the_one_table(clean_env):
+    run = coursekit.setup(profile="quick", verbose=False)
+    assert run.settings("basics") == profiles.TABLE["basics"]["quick"]
+    with pytest.raises(KeyError, match="no settings"):
+        run.settings("nonexistent")
+
+
+def test_full_profile_is_larger_than_quick():
+    for row in profiles.TABLE.values():
+        quick, full = row["quick"], row["full"]
+        assert full.image_size >= quick.image_size and full.train_images >= quick.train_images
+
+
+def test_profile_page_shows_the_table_of_the_code(root):
+    page = (root / "book" / "profiles.md").read_text()
+    assert profiles.table_markdown() in page, "book/profiles.md is stale: run python -m coursekit.profiles"
+
+
+def test_describe_names_versions():
+    line = runtime.describe(runtime.Run("keras", "quick", "cpu", 0))
+    assert "tensorflow" in line and "keras" in line and "framework keras" in line
