@@ -35,7 +35,7 @@ def test_tiny_fcn_refuses_sizes_it_cannot_take():
 def test_gradients_reach_the_first_layer():
     t = build("tiny_fcn", "torch", num_classes=3, width=4)
     t(torch.randn(2, 3, 16, 16)).sum().backward()
-    assert t.stage1[0][0].weight.grad.abs().sum() > 0
+    assert t.stage1[0].conv.weight.grad.abs().sum() > 0
 
 
 def test_registry_knows_its_models_and_refuses_others():
@@ -44,3 +44,37 @@ def test_registry_knows_its_models_and_refuses_others():
         build("fcn1000s", "torch", num_classes=2)
     with pytest.raises(ValueError, match="framework"):
         build("tiny_fcn", "mxnet", num_classes=2)
+
+
+@pytest.mark.parametrize("direction", ["torch_to_keras", "keras_to_torch"])
+def test_transfer_weights_makes_the_twins_compute_the_same_function(direction):
+    from coursekit.models import transfer_weights
+
+    t = build("tiny_fcn", "torch", num_classes=3, width=4)
+    k = build("tiny_fcn", "keras", num_classes=3, width=4)
+    # non-trivial batch-norm statistics, so that they are checked too
+    t.train()
+    with torch.no_grad():
+        for _ in range(3):
+            t(torch.randn(4, 3, 16, 16) * 2 + 1)
+    if direction == "keras_to_torch":
+        transfer_weights(t, k)
+        t = build("tiny_fcn", "torch", num_classes=3, width=4)
+        transfer_weights(k, t)
+    else:
+        transfer_weights(t, k)
+    t.eval()
+    x = np.random.default_rng(0).normal(size=(2, 24, 32, 3)).astype(np.float32)
+    out_t = t(torch.from_numpy(x.transpose(0, 3, 1, 2))).detach().numpy().transpose(0, 2, 3, 1)
+    out_k = np.asarray(k(x, training=False))
+    np.testing.assert_allclose(out_t, out_k, atol=1e-4)
+
+
+def test_transfer_weights_refuses_models_that_differ():
+    from coursekit.models import transfer_weights
+
+    t = build("tiny_fcn", "torch", num_classes=3, width=4)
+    with pytest.raises(ValueError, match="shapes"):
+        transfer_weights(t, build("tiny_fcn", "keras", num_classes=3, width=8))
+    with pytest.raises(TypeError):
+        transfer_weights(build("tiny_fcn", "keras", num_classes=3, width=4), object())

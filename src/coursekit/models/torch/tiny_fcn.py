@@ -6,6 +6,9 @@ neighbourhoods; two max-poolings between them shrink the feature map by 4;
 a 1×1 convolution turns each feature vector into class scores; bilinear
 up-sampling brings the scores back to the input's size.  Nothing in it
 depends on the image size, so it takes any height and width divisible by 4.
+
+Module names match the Keras layer names (``stage1.0.conv`` here is
+``stage1_0_conv`` there), which is how ``transfer_weights`` pairs them.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+class ConvBNReLU(nn.Module):
     """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)))
 
 
 class TinyFCN(nn.Module):
@@ -29,9 +35,9 @@ class TinyFCN(nn.Module):
 
     def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 16):
         super().__init__()
-        self.stage1 = nn.Sequential(conv_bn_relu(in_channels, width), conv_bn_relu(width, width))
-        self.stage2 = nn.Sequential(conv_bn_relu(width, 2 * width), conv_bn_relu(2 * width, 2 * width))
-        self.stage3 = nn.Sequential(conv_bn_relu(2 * width, 4 * width), conv_bn_relu(4 * width, 4 * width))
+        self.stage1 = nn.Sequential(ConvBNReLU(in_channels, width), ConvBNReLU(width, width))
+        self.stage2 = nn.Sequential(ConvBNReLU(width, 2 * width), ConvBNReLU(2 * width, 2 * width))
+        self.stage3 = nn.Sequential(ConvBNReLU(2 * width, 4 * width), ConvBNReLU(4 * width, 4 * width))
         self.pool = nn.MaxPool2d(2)
         self.classifier = nn.Conv2d(4 * width, num_classes, kernel_size=1)
 
