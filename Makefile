@@ -1,13 +1,14 @@
 # The course's commands.  Every target installs what it needs into .venv first.
 #   make book   install, execute every chapter, build the site into _build/html
 #   make test   install, run every test (units, chapters under torch and keras, the book build)
+#   make lint   ruff over the package, tests and benchmarks
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install book test sync lab clean
+.PHONY: install book test lint sync lab clean
 
 install: $(STAMP)
 
@@ -25,6 +26,9 @@ book: install
 
 test: install
 	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks book/_ext
 
 sync: install
 	$(VENV)/bin/jupytext --to ipynb notebooks/*.md

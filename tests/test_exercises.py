@@ -38,7 +38,8 @@ WRONG = {
     "iou, divided by the target only": (exercises.check_class_iou,
                                         lambda t, p, c: ((t == c) & (p == c)).sum() / max((t == c).sum(), 1)),
     "iou, the Dice formula": (exercises.check_class_iou,
-                              lambda t, p, c: 2 * ((t == c) & (p == c)).sum() / max((t == c).sum() + (p == c).sum(), 1)),
+                              lambda t, p, c: 2 * ((t == c) & (p == c)).sum()
+                              / max((t == c).sum() + (p == c).sum(), 1)),
     "soft dice, forgotten smoothing": (exercises.check_soft_dice,
                                        lambda p, g, smooth=1.0: 2 * (p * g).sum() / (p.sum() + g.sum())),
     "soft dice, smoothing only on top": (exercises.check_soft_dice,

@@ -10,7 +10,6 @@ import time
 import jupytext
 import pytest
 import yaml
-
 from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

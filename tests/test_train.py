@@ -23,7 +23,7 @@ def test_fit_learns_and_reports_the_same_history_keys(framework, data, capsys):
     assert history.epochs == 5
     assert history["loss"][-1] < history["loss"][0]
     assert history["val_miou"][-1] > max(before + 0.2, 0.5)
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch")]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
     assert len(lines) == 5 and "val_miou" in lines[-1]
     assert "| epoch |" in history.table()
 

@@ -25,6 +25,25 @@ def _is_torch(x) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
+def _torch_valid(target, ignore_index, dtype):
+    """Target with ignored pixels set to class 0, and a 0/1 mask of the pixels that count."""
+    import torch
+
+    if ignore_index is None:
+        return target, torch.ones_like(target, dtype=dtype)
+    ignored = target == ignore_index
+    return torch.where(ignored, 0, target), (~ignored).to(dtype)
+
+
+def _tf_valid(target, ignore_index):
+    import tensorflow as tf
+
+    if ignore_index is None:
+        return target, tf.ones_like(target, tf.float32)
+    ignored = target == ignore_index
+    return tf.where(ignored, 0, target), tf.cast(~ignored, tf.float32)
+
+
 def cross_entropy(logits, target, class_weights=None, ignore_index: int | None = None):
     """Mean pixel-wise cross-entropy of softmax(logits) against class indices.
 
@@ -42,12 +61,9 @@ def cross_entropy(logits, target, class_weights=None, ignore_index: int | None =
                                ignore_index=-100 if ignore_index is None else ignore_index)
     import tensorflow as tf
 
-    target = tf.cast(target, tf.int32)
-    valid = tf.ones_like(target, tf.float32) if ignore_index is None else tf.cast(target != ignore_index, tf.float32)
-    safe_target = target if ignore_index is None else tf.where(target == ignore_index, 0, target)
+    safe_target, weight = _tf_valid(tf.cast(target, tf.int32), ignore_index)
     per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe_target,
                                                                logits=tf.cast(logits, tf.float32))
-    weight = valid
     if class_weights is not None:
         weight = weight * tf.gather(tf.constant(class_weights, tf.float32), safe_target)
     return tf.reduce_sum(per_pixel * weight) / tf.maximum(tf.reduce_sum(weight), 1e-12)
@@ -99,9 +115,7 @@ def soft_dice_loss(logits, target, smooth: float = 1.0, ignore_index: int | None
             valid = torch.ones_like(probs)
         else:
             probs = torch.softmax(logits, dim=1)
-            target = target.long()
-            valid = torch.ones_like(target, dtype=probs.dtype) if ignore_index is None else (target != ignore_index).to(probs.dtype)
-            safe = target if ignore_index is None else torch.where(target == ignore_index, 0, target)
+            safe, valid = _torch_valid(target.long(), ignore_index, probs.dtype)
             onehot = F.one_hot(safe, logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
             valid = valid.unsqueeze(1)
         dims = (0,) + tuple(range(2, probs.ndim))
@@ -118,9 +132,7 @@ def soft_dice_loss(logits, target, smooth: float = 1.0, ignore_index: int | None
         valid = tf.ones_like(probs)
     else:
         probs = tf.nn.softmax(logits, axis=-1)
-        target = tf.cast(target, tf.int32)
-        valid = tf.ones_like(target, tf.float32) if ignore_index is None else tf.cast(target != ignore_index, tf.float32)
-        safe = target if ignore_index is None else tf.where(target == ignore_index, 0, target)
+        safe, valid = _tf_valid(tf.cast(target, tf.int32), ignore_index)
         onehot = tf.one_hot(safe, logits.shape[-1])
         valid = valid[..., None]
     axes = list(range(len(probs.shape) - 1))

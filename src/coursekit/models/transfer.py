@@ -113,7 +113,8 @@ def transfer_weights(src, dst):
             arrays = _torch_to_keras_arrays(module)
             expected = [tuple(w.shape) for w in layer.get_weights()]
             if [a.shape for a in arrays] != expected:
-                raise ValueError(f"layer {name}: torch gives shapes {[a.shape for a in arrays]}, Keras wants {expected}")
+                raise ValueError(f"layer {name}: torch gives shapes {[a.shape for a in arrays]}, "
+                                 f"Keras wants {expected}")
             layer.set_weights(arrays)
             continue
         arrays = _keras_to_torch_arrays(module, layer.get_weights())
