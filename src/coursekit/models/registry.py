@@ -9,6 +9,11 @@ import sys
 _MODELS = {
     "tiny_fcn": ("coursekit.models.torch.tiny_fcn:TinyFCN", "coursekit.models.keras.tiny_fcn:tiny_fcn"),
 }
+for _name, _module in [("fcn32s", "fcn"), ("fcn16s", "fcn"), ("fcn8s", "fcn"),
+                       ("segnet", "segnet"), ("vgg_segnet", "segnet"),
+                       ("unet", "unet"), ("unet_bn", "unet"), ("unet_valid", "unet"),
+                       ("mobilenet_unet", "encoder_unet"), ("resnet34_unet", "encoder_unet")]:
+    _MODELS[_name] = (f"coursekit.models.torch.{_module}:{_name}", f"coursekit.models.keras.{_module}:{_name}")
 
 
 def names() -> list[str]:

@@ -1,0 +1,36 @@
+"""What the models of both frameworks share and that needs neither framework."""
+
+from __future__ import annotations
+
+import numpy as np
+
+HEADS = (None, "softmax", "sigmoid")
+
+
+def check_head(head) -> None:
+    """Models return logits; ``head`` adds the seeds' activation where a chapter reproduces a seed."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+
+
+def scaled(channels: int, width_multiplier: float) -> int:
+    """A width times the multiplier, rounded, never below one channel."""
+    return max(1, round(channels * width_multiplier))
+
+
+def bilinear_kernel(channels: int, kernel_size: int) -> np.ndarray:
+    """Weights of a transposed convolution that up-samples each channel bilinearly.
+
+    For a stride ``f`` use ``kernel_size = 2f`` (and padding ``f/2``): the
+    result equals bilinear interpolation with half-pixel centres (PyTorch's
+    ``align_corners=False``) away from the border.  Shape ``channels ×
+    channels × k × k``; channel ``c`` only feeds channel ``c``, so the layout
+    is the same read as (in, out) or (out, in).  Used by both frameworks'
+    FCNs (chapter 2).
+    """
+    factor = (kernel_size + 1) // 2
+    centre = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    taps = 1 - np.abs(np.arange(kernel_size) - centre) / factor
+    weights = np.zeros((channels, channels, kernel_size, kernel_size), dtype=np.float32)
+    weights[np.arange(channels), np.arange(channels)] = np.outer(taps, taps)
+    return weights

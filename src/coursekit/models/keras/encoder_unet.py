@@ -1,0 +1,150 @@
+"""U-Nets with a pretrained encoder, in Keras: MobileNet-U-Net and ResNet34-U-Net.
+
+The twins of ``coursekit.models.torch.encoder_unet`` (read its docstring for
+the design): the same blocks, in the same order, with the same names
+(``encoder_layer1_0_conv1``, ``decoder16_deconv2`` ...).  Channels last;
+both return logits at the input's size for sizes divisible by 32.
+
+**MobileNet-U-Net**: MobileNet v1 encoder (Howard et al., 2017), a U-Net
+decoder that up-samples ×2, concatenates the encoder's features at 1/16,
+1/8, 1/4 and 1/2 of the input's size and applies conv + BN + ReLU, then one
+more up-sampling stage to the full size (the popular Keras version stops at
+half size) and a 3×3 classifier.  ``pretrained=True`` copies
+``keras.applications.MobileNet``'s ImageNet weights into the encoder.
+
+**ResNet34-U-Net**: ResNet34 encoder (He et al., 2016) with LinkNet's
+decoder (Chaurasia and Culurciello, 2017), whose outputs are added to the
+encoder's features.  Keras has no ImageNet ResNet34, so ``pretrained=True``
+raises; copy torchvision's weights from the torch twin with
+``transfer_weights``.
+
+Transposed convolutions are written so that they equal PyTorch's.  Torch's
+``ConvTranspose2d(3, stride=2, padding=1, output_padding=1)`` keeps rows
+1 to 2n of the full 2n + 1 output, while Keras' ``padding="same"`` keeps rows
+0 to 2n - 1, one pixel off; so the Keras layer uses ``padding="valid"`` (the
+full output) and crops the first row and column.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from ..common import check_head
+from .heads import add_head
+from .mobilenet import feature_channels, load_imagenet_weights, mobilenet_v1_features
+from .resnet import refuse_pretrained, resnet34_features, stage_widths
+
+SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
+
+
+@keras.saving.register_keras_serializable(package="coursekit")
+class SizeCheck(layers.Layer):
+    """Passes the image through; raises a clear ``ValueError`` for a size the model cannot take.
+
+    Without it an unfit size fails deep inside, where a skip connection meets
+    a decoder output one pixel smaller, with a TensorFlow shape error.  It sees
+    the size when the model is called directly (``model(images)``); ``fit`` and
+    ``predict`` trace the model for any size, so with ``input_size=None`` they
+    still give TensorFlow's error: pass ``input_size`` to be told when building.
+    """
+
+    def __init__(self, model_name: str, **kwargs):
+        super().__init__(**kwargs)
+        self.model_name = model_name
+
+    def call(self, image):
+        check_size(image.shape[1:3], self.model_name)
+        return image
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "model_name": self.model_name}
+
+
+def check_size(size, model_name: str) -> None:
+    """Known sides must be divisible by 32; ``None`` (decided when the model is called) passes."""
+    if any(side is not None and side % SIZE_MULTIPLE for side in size):
+        raise ValueError(f"{model_name} needs a height and width divisible by {SIZE_MULTIPLE}, "
+                         f"got {size[0]}×{size[1]}")
+
+
+def image_input(in_channels: int, input_size, model_name: str):
+    """The input tensor and the same tensor after its size check; ``input_size=None`` takes any size."""
+    height, width = (None, None) if input_size is None else input_size
+    check_size((height, width), model_name)
+    inputs = keras.Input((height, width, in_channels), name="image")
+    return inputs, SizeCheck(model_name, name="size_check")(inputs)
+
+
+
+
+
+
+def batch_norm(name: str):
+    """Batch norm with PyTorch's defaults, so that both frameworks compute the same function."""
+    return layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
+
+
+def conv_bn_relu(x, filters: int, name: str):
+    """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    return layers.ReLU(name=f"{name}_relu")(batch_norm(f"{name}_bn")(x))
+
+
+def upsample_and_concatenate(x, skip, name: str):
+    """Nearest-neighbour up-sampling ×2, then the encoder's features of that size as more channels."""
+    x = layers.UpSampling2D(2, name=f"{name}_up")(x)
+    return layers.Concatenate(name=f"{name}_concat")([x, skip])
+
+
+def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
+                   pretrained: bool = False, head=None, input_size=None) -> keras.Model:
+    """MobileNet-U-Net; ``pretrained=True`` loads keras.applications' ImageNet MobileNet into the encoder."""
+    check_head(head)
+    inputs, image = image_input(in_channels, input_size, "mobilenet_unet")
+    f2, f4, f8, f16, f32 = mobilenet_v1_features(image, width_multiplier, prefix="encoder_")
+    c2, c4, c8, c16, _ = feature_channels(width_multiplier)
+    x = conv_bn_relu(upsample_and_concatenate(f32, f16, "decode16"), c16, "decode16")
+    x = conv_bn_relu(upsample_and_concatenate(x, f8, "decode8"), c8, "decode8")
+    x = conv_bn_relu(upsample_and_concatenate(x, f4, "decode4"), c4, "decode4")
+    x = conv_bn_relu(upsample_and_concatenate(x, f2, "decode2"), c2, "decode2")
+    x = conv_bn_relu(layers.UpSampling2D(2, name="decode1_up")(x), c2 // 2, "decode1")
+    logits = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
+    model = keras.Model(inputs, add_head(logits, head), name="mobilenet_unet")
+    return load_imagenet_weights(model, width_multiplier, prefix="encoder_") if pretrained else model
+
+
+def transposed_conv_x2(x, filters: int, name: str):
+    """PyTorch's ``ConvTranspose2d(3, stride=2, padding=1, output_padding=1)`` without bias: size n -> 2n."""
+    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="valid", use_bias=False, name=name)(x)
+    return layers.Cropping2D(((1, 0), (1, 0)), name=f"{name}_crop")(x)
+
+
+def decoder_block(x, filters: int, name: str):
+    """LinkNet's block: 1×1 conv to C/4, 3×3 transposed conv ×2, 1×1 conv to ``filters``; each + BN + ReLU."""
+    middle = max(1, x.shape[-1] // 4)
+    x = layers.Conv2D(middle, 1, use_bias=False, name=f"{name}_conv1")(x)
+    x = layers.ReLU(name=f"{name}_relu1")(batch_norm(f"{name}_bn1")(x))
+    x = transposed_conv_x2(x, middle, f"{name}_deconv2")
+    x = layers.ReLU(name=f"{name}_relu2")(batch_norm(f"{name}_bn2")(x))
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv3")(x)
+    return layers.ReLU(name=f"{name}_relu3")(batch_norm(f"{name}_bn3")(x))
+
+
+def resnet34_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
+                  pretrained: bool = False, head=None, input_size=None) -> keras.Model:
+    """ResNet34-U-Net.  ``pretrained=True`` raises: Keras has no ImageNet ResNet34 (copy torch's weights)."""
+    if pretrained:
+        refuse_pretrained()
+    check_head(head)
+    inputs, image = image_input(in_channels, input_size, "resnet34_unet")
+    _, e4, e8, e16, e32 = resnet34_features(image, width_multiplier, prefix="encoder_")
+    c4, c8, c16, _ = stage_widths(width_multiplier)
+    d = layers.Add(name="skip16")([decoder_block(e32, c16, "decoder16"), e16])
+    d = layers.Add(name="skip8")([decoder_block(d, c8, "decoder8"), e8])
+    d = layers.Add(name="skip4")([decoder_block(d, c4, "decoder4"), e4])
+    d = decoder_block(d, c4, "decoder2")
+    d = layers.Conv2DTranspose(c4 // 2, 3, strides=2, activation="relu", name="final_deconv")(d)  # 2n + 1
+    d = layers.Conv2D(c4 // 2, 3, activation="relu", name="final_conv")(d)  # 2n - 1
+    logits = layers.Conv2DTranspose(num_classes, 2, name="classifier")(d)  # 2n
+    return keras.Model(inputs, add_head(logits, head), name="resnet34_unet")

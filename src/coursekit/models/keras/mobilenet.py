@@ -1,0 +1,104 @@
+"""The MobileNet (v1) backbone of the encoder-based U-Nets chapter, in Keras.
+
+The twin of ``coursekit.models.torch.mobilenet`` (Howard et al., 2017): a
+3×3 stride-2 convolution with 32 channels, then 13 depthwise separable
+blocks (depthwise 3×3 + batch norm + ReLU6, pointwise 1×1 + batch norm +
+ReLU6), all thinned by the width multiplier α.  It returns the feature maps
+at 1/2, 1/4, 1/8, 1/16 and 1/32 of the input's size.
+
+Layer names are ``keras.applications.MobileNet``'s (``conv1``, ``conv_dw_1``,
+``conv_pw_1_bn`` ...) after an optional prefix, so ImageNet weights are copied
+by name from the application model (``pretrained=True``); its batch norm uses
+epsilon 1e-3, and so do both twins here.
+
+One difference from the application: its stride-2 layers pad one pixel at the
+bottom and right only (TensorFlow's ``"same"``), these pad one pixel on every
+side, as PyTorch does, so the twins agree.  The pretrained weights only see
+their sampling grid shifted by one pixel, which fine-tuning absorbs.  The
+application also expects inputs scaled to [-1, 1]
+(``keras.applications.mobilenet.preprocess_input``).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+# (pointwise channels, stride of the depthwise convolution) of blocks 1 to 13
+BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+          (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+FEATURE_BLOCKS = (1, 3, 5, 11, 13)
+IMAGENET_WIDTHS = (0.25, 0.5, 0.75, 1.0)
+
+
+def feature_channels(width_multiplier: float = 1.0) -> list[int]:
+    """Channels of the five feature maps (after blocks 1, 3, 5, 11 and 13)."""
+    return [int(BLOCKS[block - 1][0] * width_multiplier) for block in FEATURE_BLOCKS]
+
+
+def batch_norm(name: str):
+    """Batch norm with Keras MobileNet's epsilon and PyTorch's momentum (10 % per step)."""
+    return layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name=name)
+
+
+def pad_for_stride(x, stride: int, name: str):
+    """PyTorch's symmetric padding before a stride-2 3×3 layer ("same" already matches at stride 1)."""
+    return layers.ZeroPadding2D(1, name=name)(x) if stride == 2 else x
+
+
+def separable_block(x, filters: int, stride: int, block: int, prefix: str = ""):
+    """Depthwise 3×3 + BN + ReLU6, then pointwise 1×1 + BN + ReLU6 (block 1 to 13)."""
+    depthwise, pointwise = f"{prefix}conv_dw_{block}", f"{prefix}conv_pw_{block}"
+    x = pad_for_stride(x, stride, f"{prefix}conv_pad_{block}")
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same" if stride == 1 else "valid",
+                               use_bias=False, name=depthwise)(x)
+    x = layers.ReLU(6.0, name=f"{depthwise}_relu")(batch_norm(f"{depthwise}_bn")(x))
+    x = layers.Conv2D(filters, 1, use_bias=False, name=pointwise)(x)
+    return layers.ReLU(6.0, name=f"{pointwise}_relu")(batch_norm(f"{pointwise}_bn")(x))
+
+
+def mobilenet_v1_features(x, width_multiplier: float = 1.0, prefix: str = "") -> list:
+    """MobileNet v1's feature maps after blocks 1, 3, 5, 11 and 13 (1/2 ... 1/32 of the input's size).
+
+    Builds the layers on tensor ``x``; every layer name starts with ``prefix``
+    (``"encoder_"`` inside a U-Net whose torch twin holds it as ``encoder``).
+    """
+    x = pad_for_stride(x, 2, f"{prefix}conv1_pad")
+    x = layers.Conv2D(int(32 * width_multiplier), 3, strides=2, use_bias=False, name=f"{prefix}conv1")(x)
+    x = layers.ReLU(6.0, name=f"{prefix}conv1_relu")(batch_norm(f"{prefix}conv1_bn")(x))
+    features = []
+    for block, (filters, stride) in enumerate(BLOCKS, start=1):
+        x = separable_block(x, int(filters * width_multiplier), stride, block, prefix)
+        if block in FEATURE_BLOCKS:
+            features.append(x)
+    return features
+
+
+def load_imagenet_weights(model: keras.Model, width_multiplier: float = 1.0, prefix: str = "") -> keras.Model:
+    """Copy ``keras.applications.MobileNet``'s ImageNet weights into the layers named ``prefix + name``.
+
+    The application downloads them once (it needs the internet; Colab has it).
+    Weights exist for 3-channel inputs and α in 0.25, 0.5, 0.75 and 1.0.
+    """
+    if model.inputs[0].shape[-1] != 3 or width_multiplier not in IMAGENET_WIDTHS:
+        raise ValueError(f"ImageNet MobileNet weights exist for 3 input channels and width_multiplier in "
+                         f"{IMAGENET_WIDTHS}, got {model.inputs[0].shape[-1]} channels and {width_multiplier}")
+    try:
+        reference = keras.applications.MobileNet(input_shape=(224, 224, 3), alpha=width_multiplier,
+                                                 include_top=False, weights="imagenet")
+    except Exception as error:  # the download fails in many ways: no network, proxy, full disk
+        raise RuntimeError("could not get the ImageNet MobileNet weights from keras.applications "
+                           "(they are downloaded once; is the internet reachable?)") from error
+    for layer in reference.layers:
+        if layer.weights:
+            model.get_layer(prefix + layer.name).set_weights(layer.get_weights())
+    return model
+
+
+def mobilenet_v1(in_channels: int = 3, width_multiplier: float = 1.0, input_size=None,
+                 pretrained: bool = False) -> keras.Model:
+    """A MobileNet v1 encoder as a model with five outputs; ``pretrained=True`` loads ImageNet weights."""
+    height, width = (None, None) if input_size is None else input_size
+    inputs = keras.Input((height, width, in_channels), name="image")
+    model = keras.Model(inputs, mobilenet_v1_features(inputs, width_multiplier), name="mobilenet_v1")
+    return load_imagenet_weights(model, width_multiplier) if pretrained else model

@@ -1,0 +1,175 @@
+"""Chapter 3's encoder-decoders: SegNet, and the seed's VGG-SegNet with its bug fixed, in Keras.
+
+The twin of ``coursekit.models.torch.segnet``; read its docstring for the
+architectures.  In short: **SegNet** (Badrinarayanan, Kendall and Cipolla,
+2017) is a VGG16-BN encoder whose five max-poolings remember where each
+maximum was, and a mirrored decoder that *unpools* with those positions —
+every value goes back where its maximum came from, zeros elsewhere — before
+its 3×3 convolutions; a 3×3 convolution gives the class scores.
+
+Keras has no unpooling layer, so this file writes the pair:
+:class:`MaxPoolingWithArgmax` wraps ``tf.nn.max_pool_with_argmax``, which
+returns the maxima and their positions as flat indices into the input
+tensor, and :class:`MaxUnpooling2D` scatters the values back to those
+positions in a tensor of the input's shape.  They need the TensorFlow
+backend.
+
+**VGG-SegNet**, the seed's model, decodes with ``UpSampling2D`` (nearest
+neighbour) instead of indices, and ends with a 1×1 convolution and batch
+norm.  The seed wrote ``MaxPooling2D`` in three of the five places where
+``UpSampling2D`` belongs, so a 512×512 image gave 8×8×21 scores; here it
+gives 512×512×21, with the seed's 29,460,329 parameters (21 classes,
+batch-norm statistics counted).
+
+Both take heights and widths divisible by 32 (``ValueError`` otherwise).
+Layers are named after the torch twin's modules: ``features_<i>`` at
+torchvision's ``vgg16_bn`` indices, ``decoder_stage5_0_conv`` ….  Keras has
+no ImageNet VGG16-BN; for pretrained weights build the torch twin with
+``pretrained=True`` and copy it over with ``transfer_weights``.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from ..common import check_head, scaled
+from .heads import add_head
+from .vgg import vgg16_features
+
+DECODER_BLOCKS = (("stage5", (512, 512, 512)), ("stage4", (512, 512, 256)), ("stage3", (256, 256, 128)),
+                  ("stage2", (128, 64)), ("stage1", (64,)))
+
+
+def _halved(size):
+    return None if size is None else size // 2
+
+
+@keras.saving.register_keras_serializable(package="coursekit")
+class MaxPoolingWithArgmax(layers.Layer):
+    """2×2 max-pooling that also returns, for each maximum, its flat index in the input tensor."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # XLA has no kernel for MaxPoolWithArgmax; this keeps Keras' jit_compile="auto" off
+        self.supports_jit = False
+
+    def call(self, x):
+        _, argmax = tf.nn.max_pool_with_argmax(x, ksize=2, strides=2, padding="VALID",
+                                               include_batch_in_index=True)
+        # The values come from a plain max-pooling: TensorFlow's graph optimiser moves a ReLU
+        # from before a lone max-pooling to after it, which breaks the argmax output (it then
+        # drops all its optimisations, with a warning).  Two consumers of the ReLU stop that.
+        values = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
+        return values, argmax
+
+    def compute_output_spec(self, x):
+        shape = (x.shape[0], _halved(x.shape[1]), _halved(x.shape[2]), x.shape[3])
+        return keras.KerasTensor(shape, dtype=x.dtype), keras.KerasTensor(shape, dtype="int64")
+
+
+@keras.saving.register_keras_serializable(package="coursekit")
+class MaxUnpooling2D(layers.Layer):
+    """Put each value back at the position its argmax names, in a map twice as high and wide; zeros elsewhere."""
+
+    def call(self, inputs):
+        values, argmax = inputs
+        shape = tf.shape(values, out_type=tf.int64)
+        unpooled_shape = tf.stack([shape[0], 2 * shape[1], 2 * shape[2], shape[3]])
+        flat = tf.scatter_nd(tf.reshape(argmax, [-1, 1]), tf.reshape(values, [-1]),
+                             tf.reduce_prod(unpooled_shape, keepdims=True))
+        return tf.reshape(flat, unpooled_shape)
+
+    def compute_output_shape(self, input_shapes):
+        shape = input_shapes[0]
+        return (shape[0], None if shape[1] is None else 2 * shape[1],
+                None if shape[2] is None else 2 * shape[2], shape[3])
+
+
+def check_divisible_by_32(height, width, model: str) -> None:
+    """Raise a ValueError unless both sizes are divisible by 32 (None, unknown yet, passes)."""
+    if any(size is not None and size % 32 for size in (height, width)):
+        raise ValueError(f"{model} pools five times and needs a height and width divisible by 32, "
+                         f"got {height}×{width}")
+
+
+@keras.saving.register_keras_serializable(package="coursekit")
+class DivisibleBy32(layers.Layer):
+    """Pass the image through, refusing sizes that five poolings cannot halve exactly."""
+
+    def __init__(self, model: str, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    def call(self, x):
+        check_divisible_by_32(x.shape[1], x.shape[2], self.model)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "model": self.model}
+
+
+def conv_bn_relu(x, filters: int, name: str):
+    """3×3 convolution (with bias), batch norm with PyTorch's defaults, ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def decoder_block(x, name: str, widths, width_multiplier: float):
+    for position, width in enumerate(widths):
+        x = conv_bn_relu(x, scaled(width, width_multiplier), f"decoder_{name}_{position}")
+    return x
+
+
+def image_input(in_channels: int, input_size, model: str):
+    height, width = (None, None) if input_size is None else input_size
+    check_divisible_by_32(height, width, model)
+    image = keras.Input((height, width, in_channels), name="image")
+    return image, DivisibleBy32(model, name="check_size")(image)
+
+
+def check_not_pretrained(pretrained: bool) -> None:
+    if pretrained:
+        raise ValueError("keras.applications has no ImageNet VGG16-BN: build the torch model with "
+                         "pretrained=True and copy its weights with coursekit.models.transfer_weights")
+
+
+def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
+           head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
+    """SegNet: VGG16-BN encoder, decoder unpooling with the encoder's argmax. Returns logits unless ``head``."""
+    check_head(head)
+    check_not_pretrained(pretrained)
+    image, x = image_input(in_channels, input_size, "SegNet")
+    argmaxes = []
+
+    def pool_with_argmax(x, name):
+        values, argmax = MaxPoolingWithArgmax(name=name)(x)
+        argmaxes.append(argmax)
+        return values
+
+    x = vgg16_features(x, width_multiplier, batch_norm=True, pool=pool_with_argmax)[-1]
+    for (name, widths), argmax in zip(DECODER_BLOCKS, reversed(argmaxes)):
+        x = MaxUnpooling2D(name=f"unpool_{name}")([x, argmax])
+        x = decoder_block(x, name, widths, width_multiplier)
+    logits = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
+    return keras.Model(image, add_head(logits, head), name="segnet")
+
+
+def vgg_segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
+               head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
+    """The seed's VGG-SegNet with ``UpSampling2D`` where it had ``MaxPooling2D``. Returns logits.
+
+    ``head="softmax"`` ends it with the seed's softmax.
+    """
+    check_head(head)
+    check_not_pretrained(pretrained)
+    image, x = image_input(in_channels, input_size, "VGG-SegNet")
+    x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
+    for name, widths in DECODER_BLOCKS:
+        x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)  # the seed's bug: MaxPooling2D, three times
+        x = decoder_block(x, name, widths, width_multiplier)
+    x = layers.Conv2D(num_classes, 1, name="classifier")(x)
+    logits = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name="classifier_bn")(x)
+    return keras.Model(image, add_head(logits, head), name="vgg_segnet")

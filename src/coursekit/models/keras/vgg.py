@@ -1,0 +1,87 @@
+"""The VGG16 backbone shared by FCN (chapter 2) and SegNet (chapter 3), in Keras.
+
+The twin of ``coursekit.models.torch.vgg``: five blocks of 3×3 convolutions
+with ReLU (64, 128, 256, 512, 512 channels; two, two, three, three, three
+convolutions), each ended by a 2×2 max-pooling (Simonyan and Zisserman,
+2015).  VGG16-BN adds a batch norm after each convolution.
+
+Layers are named after the torch module path, ``features_<index>`` with
+torchvision's indices, which is how ``transfer_weights`` pairs them.
+``pretrained=True`` copies the ImageNet weights of
+``keras.applications.VGG16`` (downloaded on first use); Keras has no
+VGG16-BN, so for the batch-norm variant load torchvision's weights into the
+torch twin and copy them with ``transfer_weights``.  Mind the preprocessing:
+keras.applications' weights expect ``keras.applications.vgg16.preprocess_input``
+(BGR, mean subtracted), torchvision's expect RGB in [0, 1] standardised.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from ..common import scaled
+
+VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+
+
+def max_pooling(x, name: str):
+    return layers.MaxPooling2D(2, name=name)(x)
+
+
+def vgg16_features(x, width_multiplier: float = 1.0, batch_norm: bool = False, pool=max_pooling) -> list:
+    """Apply VGG16's 13 convolutions and 5 poolings to ``x``; return the output of each pooling.
+
+    Layer ``features_<i>`` is module ``features.<i>`` of torchvision's
+    ``vgg16`` (or ``vgg16_bn`` with ``batch_norm``).  ``pool(x, name)`` makes
+    each pooling; SegNet passes one that also records where the maxima were.
+    """
+    outputs = []
+    index = 0
+    for block in VGG16_BLOCKS:
+        for width in block:
+            x = layers.Conv2D(scaled(width, width_multiplier), 3, padding="same", name=f"features_{index}")(x)
+            if batch_norm:
+                index += 1
+                x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"features_{index}")(x)
+            x = layers.ReLU(name=f"features_{index + 1}")(x)
+            index += 2
+        x = pool(x, f"features_{index}")
+        outputs.append(x)
+        index += 1
+    return outputs
+
+
+def conv_indices() -> list[int]:
+    """Indices of VGG16's 13 convolutions in ``features`` (without batch norm)."""
+    indices, index = [], 0
+    for block in VGG16_BLOCKS:
+        for _ in block:
+            indices.append(index)
+            index += 2
+        index += 1
+    return indices
+
+
+def imagenet_vgg16(in_channels: int, width_multiplier: float, include_top: bool) -> keras.Model:
+    """keras.applications' VGG16 with ImageNet weights, or a clear error when they do not fit or cannot be had."""
+    if in_channels != 3 or width_multiplier != 1.0:
+        raise ValueError("pretrained=True needs in_channels=3 and width_multiplier=1.0, "
+                         f"got in_channels={in_channels}, width_multiplier={width_multiplier}")
+    try:
+        return keras.applications.VGG16(weights="imagenet", include_top=include_top)
+    except Exception as error:  # the download fails in many ways (no network, proxy, disk)
+        raise RuntimeError("pretrained=True could not get the ImageNet weights of keras.applications.VGG16 "
+                           f"(they are downloaded on first use; is there internet?): {error}") from error
+
+
+def load_features(model: keras.Model, vgg: keras.Model) -> None:
+    """Copy the 13 convolutions of keras.applications' VGG16 into ``model``'s ``features_<i>``."""
+    convolutions = [layer for layer in vgg.layers if isinstance(layer, layers.Conv2D)]
+    for index, source in zip(conv_indices(), convolutions):
+        model.get_layer(f"features_{index}").set_weights(source.get_weights())
+
+
+

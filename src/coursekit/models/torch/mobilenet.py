@@ -1,0 +1,92 @@
+"""The MobileNet (v1) backbone of the encoder-based U-Nets chapter, in PyTorch.
+
+MobileNet (Howard, Zhu, Chen, Kalenichenko, Wang, Weyand, Andreetto and
+Adam, "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
+Applications", 2017) replaces most 3×3 convolutions by *depthwise separable*
+ones: a depthwise 3×3 convolution filters each channel on its own, then a
+pointwise 1×1 convolution mixes the channels.  For C input and C' output
+channels that costs 9·C + C·C' weights instead of 9·C·C', 8 to 9 times fewer
+for the widths used here.  The network is:
+
+1. a full 3×3 convolution with stride 2 and 32 channels;
+2. 13 depthwise separable blocks (depthwise 3×3 + batch norm + ReLU6, then
+   pointwise 1×1 + batch norm + ReLU6) with 64, 128, 128, 256, 256, 512
+   (six times), 1024 and 1024 channels; blocks 2, 4, 6 and 12 use stride 2.
+
+The width multiplier α (``width_multiplier``) thins every layer to
+``int(α·channels)``, as in the paper.  ``forward`` returns the feature maps
+after blocks 1, 3, 5, 11 and 13, at 1/2, 1/4, 1/8, 1/16 and 1/32 of the
+input's size.
+
+A depthwise convolution is ``nn.Conv2d(C, C, 3, groups=C)``.  Module names
+are those of ``keras.applications.MobileNet`` (``conv1``, ``conv1_bn``,
+``conv_dw_1``, ``conv_dw_1_bn``, ``conv_pw_1``, ``conv_pw_1_bn`` ...):
+torchvision has no MobileNet v1, so the only ImageNet weights are Keras',
+and these names let them reach this model through the Keras twin and
+``coursekit.models.transfer_weights``.  Batch norm keeps Keras' epsilon 1e-3
+for the same reason (in both twins, so they still compute the same function).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# (pointwise channels, stride of the depthwise convolution) of blocks 1 to 13
+BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+          (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+FEATURE_BLOCKS = (1, 3, 5, 11, 13)
+BN_EPSILON = 1e-3
+
+
+def feature_channels(width_multiplier: float = 1.0) -> list[int]:
+    """Channels of the five feature maps ``forward`` returns."""
+    return [int(BLOCKS[block - 1][0] * width_multiplier) for block in FEATURE_BLOCKS]
+
+
+class MobileNetV1(nn.Module):
+    """MobileNet v1 without its classifier; ``forward`` returns five feature maps."""
+
+    def __init__(self, in_channels: int = 3, width_multiplier: float = 1.0):
+        super().__init__()
+        channels = int(32 * width_multiplier)
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=2, padding=1, bias=False)
+        self.conv1_bn = nn.BatchNorm2d(channels, eps=BN_EPSILON)
+        for block, (filters, stride) in enumerate(BLOCKS, start=1):
+            out_channels = int(filters * width_multiplier)
+            self.add_module(f"conv_dw_{block}", nn.Conv2d(channels, channels, 3, stride=stride, padding=1,
+                                                          groups=channels, bias=False))
+            self.add_module(f"conv_dw_{block}_bn", nn.BatchNorm2d(channels, eps=BN_EPSILON))
+            self.add_module(f"conv_pw_{block}", nn.Conv2d(channels, out_channels, 1, bias=False))
+            self.add_module(f"conv_pw_{block}_bn", nn.BatchNorm2d(out_channels, eps=BN_EPSILON))
+            channels = out_channels
+        self.channels = feature_channels(width_multiplier)
+        self.relu6 = nn.ReLU6(inplace=True)
+
+    def separable_block(self, x: torch.Tensor, block: int) -> torch.Tensor:
+        """Depthwise 3×3 + BN + ReLU6, then pointwise 1×1 + BN + ReLU6."""
+        x = self.relu6(getattr(self, f"conv_dw_{block}_bn")(getattr(self, f"conv_dw_{block}")(x)))
+        return self.relu6(getattr(self, f"conv_pw_{block}_bn")(getattr(self, f"conv_pw_{block}")(x)))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.relu6(self.conv1_bn(self.conv1(x)))
+        features = []
+        for block in range(1, len(BLOCKS) + 1):
+            x = self.separable_block(x, block)
+            if block in FEATURE_BLOCKS:
+                features.append(x)
+        return features
+
+
+def refuse_pretrained():
+    """Raise the error that explains where ImageNet weights for a torch MobileNet v1 come from."""
+    raise ValueError("torchvision has no MobileNet v1 (only v2 and v3), so there are no torch ImageNet weights "
+                     "for it: build the Keras model with pretrained=True (keras.applications.MobileNet) and copy "
+                     "its weights with coursekit.models.transfer_weights(keras_model, torch_model)")
+
+
+def mobilenet_v1(in_channels: int = 3, width_multiplier: float = 1.0, pretrained: bool = False) -> MobileNetV1:
+    """A MobileNet v1 encoder.  ``pretrained=True`` raises: torchvision has no MobileNet v1."""
+    if pretrained:
+        refuse_pretrained()
+    return MobileNetV1(in_channels, width_multiplier)

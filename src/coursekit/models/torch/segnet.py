@@ -1,0 +1,151 @@
+"""Chapter 3's encoder-decoders: SegNet, and the seed's VGG-SegNet with its bug fixed, in PyTorch.
+
+**SegNet** (Badrinarayanan, Kendall and Cipolla, 2017).  The encoder is
+VGG16-BN's 13 convolutions: 3×3, batch norm, ReLU, and a 2×2 max-pooling
+after each of the five blocks.  The decoder mirrors it block by block, from
+the deepest up: first *unpool*, then convolve (3×3, batch norm, ReLU), the
+last convolution of a block narrowing to the width of the encoder block it
+mirrors.  Unpooling is SegNet's idea: each pooling remembers which of its
+four inputs held the maximum, and the matching unpooling puts every value
+back at that position and zeros in the other three.  The map it gives is
+sparse, and the convolutions that follow fill it in; the boundaries come
+back where the encoder saw them, at the cost of storing indices rather than
+whole feature maps as U-Net does.  A last 3×3 convolution gives the class
+scores at full resolution.
+
+**VGG-SegNet** is the model of the seed, a popular Keras tutorial: the same
+VGG16 encoder with batch norm (keras.applications' block layout), and a
+decoder of 3×3 convolutions with batch norm of the same widths, ended by a
+1×1 convolution to the classes followed by batch norm.  Its decoder doubles
+the size with plain nearest-neighbour up-sampling (Keras ``UpSampling2D``),
+not with the encoder's indices, so unlike SegNet it does not know where the
+maxima were.  The seed had a worse bug: three of its five up-sampling
+layers were written ``MaxPooling2D``, so the decoder kept shrinking and a
+512×512 image came out as 8×8×21 scores.  Here all five up-sample, and
+512×512 comes out as 512×512.  With 21 classes it has 29,460,329
+parameters counting batch-norm statistics, as Keras reports for the seed.
+
+Both halve the size five times and double it five times, so they take
+heights and widths divisible by 32 and raise a ``ValueError`` otherwise.
+The encoder is ``features``, laid out as torchvision's ``vgg16_bn``
+(``pretrained=True`` loads its ImageNet weights); decoder modules are named
+``decoder.stage5.0.conv`` …, ``decoder_stage5_0_conv`` in the Keras twin.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..common import check_head, scaled
+from .heads import apply_head
+from .vgg import imagenet_state_dict, load_features, vgg16_features
+
+# from the deepest block up: the widths of each decoder block's convolutions
+DECODER_BLOCKS = (("stage5", (512, 512, 512)), ("stage4", (512, 512, 256)), ("stage3", (256, 256, 128)),
+                  ("stage2", (128, 64)), ("stage1", (64,)))
+
+
+class ConvBNReLU(nn.Module):
+    """3×3 convolution (with bias, as in SegNet and the seed), batch norm, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)))
+
+
+def decoder(width_multiplier: float) -> nn.ModuleDict:
+    """The five decoder blocks, deepest first; each takes the (up-sampled) output of the previous one."""
+    blocks = nn.ModuleDict()
+    channels = scaled(512, width_multiplier)
+    for name, widths in DECODER_BLOCKS:
+        layers = []
+        for width in widths:
+            layers.append(ConvBNReLU(channels, scaled(width, width_multiplier)))
+            channels = scaled(width, width_multiplier)
+        blocks[name] = nn.Sequential(*layers)
+    return blocks
+
+
+def check_divisible_by_32(x: torch.Tensor, model: str) -> None:
+    height, width = x.shape[-2:]
+    if height % 32 or width % 32:
+        raise ValueError(f"{model} pools five times and needs a height and width divisible by 32, "
+                         f"got {height}×{width}")
+
+
+class SegNet(nn.Module):
+    """VGG16-BN encoder; decoder that unpools with the encoder's max-pooling indices. Returns logits unless ``head``."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
+                 head: str | None = None):
+        super().__init__()
+        check_head(head)
+        self.head = head
+        self.features = vgg16_features(in_channels, width_multiplier, batch_norm=True, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(kernel_size=2, stride=2)
+        self.decoder = decoder(width_multiplier)
+        self.classifier = nn.Conv2d(scaled(64, width_multiplier), num_classes, kernel_size=3, padding=1)
+
+    def encode(self, x: torch.Tensor):
+        """The encoder's output, and for each pooling its indices and the size it pooled."""
+        indices, sizes = [], []
+        for layer in self.features:
+            if isinstance(layer, nn.MaxPool2d):
+                sizes.append(x.shape[-2:])
+                x, where = layer(x)
+                indices.append(where)
+            else:
+                x = layer(x)
+        return x, indices, sizes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_divisible_by_32(x, "SegNet")
+        x, indices, sizes = self.encode(x)
+        for block, where, size in zip(self.decoder.values(), reversed(indices), reversed(sizes)):
+            x = block(self.unpool(x, where, output_size=size))
+        return apply_head(self.classifier(x), self.head)
+
+
+class VGGSegNet(nn.Module):
+    """The seed's VGG-SegNet, fixed: nearest up-sampling where it had max-pooling. Returns logits unless ``head``."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
+                 head: str | None = None):
+        super().__init__()
+        check_head(head)
+        self.head = head
+        self.features = vgg16_features(in_channels, width_multiplier, batch_norm=True)
+        self.decoder = decoder(width_multiplier)
+        self.classifier = nn.Conv2d(scaled(64, width_multiplier), num_classes, kernel_size=1)
+        self.classifier_bn = nn.BatchNorm2d(num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_divisible_by_32(x, "VGG-SegNet")
+        x = self.features(x)
+        for block in self.decoder.values():
+            x = block(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return apply_head(self.classifier_bn(self.classifier(x)), self.head)
+
+
+def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
+           head: str | None = None, pretrained: bool = False) -> SegNet:
+    """SegNet; ``pretrained`` loads torchvision's ImageNet VGG16-BN into the encoder."""
+    model = SegNet(in_channels, num_classes, width_multiplier, head)
+    if pretrained:
+        load_features(model.features, imagenet_state_dict("vgg16_bn", in_channels, width_multiplier))
+    return model
+
+
+def vgg_segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
+               head: str | None = None, pretrained: bool = False) -> VGGSegNet:
+    """The seed's VGG-SegNet with up-sampling fixed; ``head="softmax"`` adds the seed's softmax."""
+    model = VGGSegNet(in_channels, num_classes, width_multiplier, head)
+    if pretrained:
+        load_features(model.features, imagenet_state_dict("vgg16_bn", in_channels, width_multiplier))
+    return model
