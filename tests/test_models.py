@@ -78,3 +78,24 @@ def test_transfer_weights_refuses_models_that_differ():
         transfer_weights(t, build("tiny_fcn", "keras", num_classes=3, width=8))
     with pytest.raises(TypeError):
         transfer_weights(build("tiny_fcn", "keras", num_classes=3, width=4), object())
+
+
+@pytest.mark.parametrize("name", [n for n in names() if n != "unet_valid"])
+def test_summaries_of_twins_list_the_same_layers_and_parameters(name):
+    from coursekit.models import summary
+
+    t = build(name, "torch", num_classes=3, width=8)
+    k = build(name, "keras", num_classes=3, width=8)
+    rows_t, rows_k = summary(t, (64, 64)).rows, summary(k, (64, 64)).rows
+    assert sorted((n, p) for n, _, p in rows_t) == sorted((n, p) for n, _, p in rows_k)
+    assert summary(t, (64, 64)).total == count_params(t, trainable_only=False) == count_params(k, trainable_only=False)
+    if name in ("tiny_fcn", "unet", "unet_bn", "fcn8s", "segnet"):
+        assert rows_t == rows_k  # same order of the forward pass, same H×W×C shapes
+    assert "total" in str(summary(t, (64, 64)))
+
+
+@pytest.mark.parametrize("name, argument, expected", [("unet", "base_width", 16), ("fcn8s", "width_multiplier", 0.25),
+                                                       ("mobilenet_unet", "width_multiplier", 0.5)])
+def test_width_means_channels_of_the_first_stage_for_every_model(name, argument, expected):
+    assert count_params(build(name, "torch", num_classes=2, width=16)) == \
+        count_params(build(name, "torch", num_classes=2, **{argument: expected}))

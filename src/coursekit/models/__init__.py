@@ -2,10 +2,11 @@
 
 ``build(name, framework, ...)`` makes any of them; ``count_params`` counts
 trainable parameters the same way in both frameworks; ``transfer_weights``
-copies weights from a model in one framework to its twin in the other.
+copies weights from a model in one framework to its twin in the other;
+``summary`` prints the same layer table for both.
 """
 
-from .registry import build, count_params, names
+from .registry import Summary, build, count_params, names, summary
 from .transfer import transfer_weights
 
-__all__ = ["build", "count_params", "names", "transfer_weights"]
+__all__ = ["Summary", "build", "count_params", "names", "summary", "transfer_weights"]

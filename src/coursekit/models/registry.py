@@ -16,27 +16,52 @@ for _name, _module in [("fcn32s", "fcn"), ("fcn16s", "fcn"), ("fcn8s", "fcn"),
     _MODELS[_name] = (f"coursekit.models.torch.{_module}:{_name}", f"coursekit.models.keras.{_module}:{_name}")
 
 
+# ``build(..., width=w)`` sets every model's width the same way: ``w`` channels in
+# its first stage.  Each model spells this in its own terms: (argument, channels
+# of the first stage at the argument's value 1).
+_WIDTH_ARGUMENT = {
+    "tiny_fcn": ("width", 1),
+    "unet": ("base_width", 1), "unet_bn": ("base_width", 1), "unet_valid": ("base_width", 1),
+    "mobilenet_unet": ("width_multiplier", 32),
+}
+for _name in ("fcn32s", "fcn16s", "fcn8s", "segnet", "vgg_segnet", "resnet34_unet"):
+    _WIDTH_ARGUMENT[_name] = ("width_multiplier", 64)
+
+
 def names() -> list[str]:
     """The names :func:`build` accepts."""
     return sorted(_MODELS)
 
 
 def build(name: str, framework: str = "torch", *, in_channels: int = 3, num_classes: int, **config):
-    """Build model ``name`` as a ``torch.nn.Module`` or a ``keras.Model``; it returns logits."""
+    """Build model ``name`` as a ``torch.nn.Module`` or a ``keras.Model``; it returns logits.
+
+    ``width`` (the channels of the first stage, as in the profiles' table) works
+    for every model; each model's own setting (``base_width``,
+    ``width_multiplier``) may be given instead.  Other keywords go to the model.
+    """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(names())}")
     if framework not in ("torch", "keras"):
         raise ValueError(f"framework must be 'torch' or 'keras', got {framework!r}")
+    argument, unit = _WIDTH_ARGUMENT[name]
+    if "width" in config and argument != "width":
+        width = config.pop("width")
+        config[argument] = width if unit == 1 else width / unit
     target = _MODELS[name][0 if framework == "torch" else 1]
     module, attribute = target.split(":")
     constructor = getattr(importlib.import_module(module), attribute)
     return constructor(in_channels=in_channels, num_classes=num_classes, **config)
 
 
+def _is_torch(model) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
 def count_params(model, trainable_only: bool = True) -> int:
     """Number of parameters; batch-norm running statistics are not trainable in either framework."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(model, torch.nn.Module):
+    if _is_torch(model):
         params = [p for p in model.parameters() if p.requires_grad or not trainable_only]
         total = sum(p.numel() for p in params)
         if not trainable_only:
@@ -44,3 +69,77 @@ def count_params(model, trainable_only: bool = True) -> int:
         return int(total)
     weights = model.trainable_weights if trainable_only else model.weights
     return int(sum(int(w.numpy().size) for w in weights))
+
+
+class Summary:
+    """Layer, output shape (H×W×C in both frameworks) and parameters of every layer that has weights."""
+
+    def __init__(self, rows: list[tuple[str, str, int]], total: int):
+        self.rows, self.total = rows, total
+
+    def __str__(self) -> str:
+        width = max([len(r[0]) for r in self.rows] + [5])
+        lines = [f"{'layer':<{width}}  {'output shape':>16}  {'parameters':>12}"]
+        lines += [f"{n:<{width}}  {s:>16}  {p:>12,}" for n, s, p in self.rows]
+        lines.append(f"{'total':<{width}}  {'':>16}  {self.total:>12,}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _shape_hwc(shape, channels_first: bool) -> str:
+    dims = list(shape[1:])
+    if channels_first and len(dims) == 3:
+        dims = dims[1:] + dims[:1]
+    return "×".join(str(int(d)) for d in dims)
+
+
+def summary(model, input_size=(64, 64), in_channels: int = 3) -> Summary:
+    """One table format for both frameworks: a row per layer with weights, in the order of the forward pass.
+
+    Layers are named as in the Keras twin (the torch module path with ``_``),
+    so the two frameworks' summaries of twin models are the same table.
+    ``input_size`` is the (height, width) of the zeros run through the model.
+    """
+    height, width = input_size
+    if _is_torch(model):
+        return _torch_summary(model, height, width, in_channels)
+    return _keras_summary(model, height, width, in_channels)
+
+
+def _torch_summary(model, height, width, in_channels) -> Summary:
+    import torch
+
+    rows, hooks = [], []
+    for name, module in model.named_modules():
+        # running statistics count too, as Keras counts a batch norm's moving mean and variance
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        own += sum(b.numel() for n, b in module.named_buffers(recurse=False) if n != "num_batches_tracked")
+        if own:
+            hooks.append(module.register_forward_hook(
+                lambda m, i, out, name=name, own=own: rows.append((name.replace(".", "_"),
+                                                                    _shape_hwc(out.shape, True), own))))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, in_channels, height, width, device=next(model.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return Summary(rows, count_params(model, trainable_only=False))
+
+
+def _keras_summary(model, height, width, in_channels) -> Summary:
+    import keras
+    import numpy as np
+
+    from .transfer import _keras_layers
+
+    layers = list(_keras_layers(model).values())
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    outputs = probe([np.zeros((1, height, width, in_channels), np.float32)], training=False)
+    rows = [(layer.name, _shape_hwc(out.shape, False), int(sum(np.prod(w.shape) for w in layer.weights)))
+            for layer, out in zip(layers, outputs)]
+    return Summary(rows, count_params(model, trainable_only=False))
