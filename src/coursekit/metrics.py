@@ -1,7 +1,9 @@
 """Segmentation metrics on NumPy label images, written once for both frameworks.
 
-Taught in chapter 1 (Measuring a segmentation).  Every score here is computed
-from one confusion matrix, so they always agree with each other.
+Taught in chapter 1 (Measuring a segmentation).  Every pixel score here is
+computed from one confusion matrix, so they always agree with each other
+(:class:`ConfusionMatrix` sums it over batches); the boundary scores of chapter 5
+(boundary F1, HD95) compare outlines instead.
 
 Conventions
 -----------
@@ -14,6 +16,16 @@ Conventions
   ``nan``, and ``mean_iou``/``mean_dice`` average over the other classes.  A
   class present in only one of the two scores 0.  If no class is present at all
   the means are ``nan``.
+* **Boundary scores** (boundary F1 and HD95, taught in chapter 5) compare the
+  *boundaries* of each class's mask, not its pixels, one image at a time.  A
+  boundary pixel is a pixel of the mask with a 4-neighbour outside it; the image
+  frame counts as outside (as in MedPy's ``hd95``), so every non-empty mask has a
+  boundary.  Pixels whose target is ``ignore_index`` are outside every class in
+  both target and prediction.  **Empty masks:** a class absent from both the
+  target and the prediction of an image scores ``nan`` there and is skipped in
+  every mean, over classes and over images; a class present in only one of the
+  two scores boundary F1 ``0`` and HD95 ``inf`` (there is nothing to measure a
+  distance to), and an ``inf`` makes a mean HD95 ``inf``.
 """
 
 from __future__ import annotations
@@ -117,3 +129,200 @@ def scores(target, prediction, num_classes: int, ignore_index: int | None = None
     iou, dice = iou_from_confusion(cm), dice_from_confusion(cm)
     return {"pixel_accuracy": pixel_accuracy_from_confusion(cm), "miou": _nanmean(iou),
             "mean_dice": _nanmean(dice), "iou": iou, "dice": dice, "confusion": cm}
+
+
+class ConfusionMatrix:
+    """A confusion matrix summed over batches, for scores over a whole dataset.
+
+    ``update(target, prediction)`` adds one batch; the scores then equal those of
+    :func:`confusion_matrix` on all batches at once.  Averaging per-batch mIoUs
+    instead would weigh a small last batch like a full one and would not be the
+    dataset's mIoU.  Taught in chapter 1 (Training).
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int | None = None):
+        if int(num_classes) != num_classes or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes}")
+        self.num_classes = int(num_classes)
+        self.ignore_index = ignore_index
+        self._matrix = np.zeros((self.num_classes, self.num_classes), np.int64)
+
+    def update(self, target, prediction) -> ConfusionMatrix:
+        """Add a batch of label images (any shape, as :func:`confusion_matrix` takes)."""
+        self._matrix += confusion_matrix(target, prediction, self.num_classes, self.ignore_index)
+        return self
+
+    def reset(self) -> None:
+        self._matrix[...] = 0
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The counts so far (a copy): row = true class, column = predicted class."""
+        return self._matrix.copy()
+
+    def iou_per_class(self) -> np.ndarray:
+        return iou_from_confusion(self._matrix)
+
+    def dice_per_class(self) -> np.ndarray:
+        return dice_from_confusion(self._matrix)
+
+    def miou(self) -> float:
+        """Mean IoU over the classes seen so far in target or prediction."""
+        return _nanmean(self.iou_per_class())
+
+    def dice(self) -> float:
+        """Mean Dice over the classes seen so far in target or prediction."""
+        return _nanmean(self.dice_per_class())
+
+    def pixel_accuracy(self) -> float:
+        return pixel_accuracy_from_confusion(self._matrix)
+
+    def scores(self) -> dict:
+        """The same dictionary as :func:`scores`, for everything seen so far."""
+        iou, dice = self.iou_per_class(), self.dice_per_class()
+        return {"pixel_accuracy": self.pixel_accuracy(), "miou": _nanmean(iou), "mean_dice": _nanmean(dice),
+                "iou": iou, "dice": dice, "confusion": self.matrix}
+
+    def __repr__(self) -> str:
+        return (f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
+                f"pixels={int(self._matrix.sum())})")
+
+
+# ---------------------------------------------------------------------------
+# Boundary scores: boundary F1 and HD95 (chapter 5).
+
+
+def boundary(mask) -> np.ndarray:
+    """The boundary pixels of a boolean mask (any number of dimensions).
+
+    A pixel of the mask is on its boundary when one of its face neighbours (4 in
+    2-D, 6 in 3-D) is outside the mask or outside the array.
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return mask.copy()
+    cross = ndimage.generate_binary_structure(mask.ndim, 1)
+    return mask & ~ndimage.binary_erosion(mask, structure=cross, border_value=0)
+
+
+def _check_spacing(spacing, ndim: int):
+    if spacing is None:
+        return None
+    sizes = tuple(float(s) for s in np.ravel(spacing))
+    if len(sizes) != ndim or not all(np.isfinite(sizes)) or min(sizes) <= 0:
+        raise ValueError(f"spacing must hold {ndim} positive pixel sizes (one per axis), got {spacing}")
+    return sizes
+
+
+def surface_distances(mask_a, mask_b, spacing=None) -> tuple[np.ndarray, np.ndarray]:
+    """Distances from each boundary point of ``mask_a`` to the boundary of ``mask_b``, and back.
+
+    Returns two 1-D arrays: one distance per boundary pixel of ``a`` (to the
+    nearest boundary pixel of ``b``) and one per boundary pixel of ``b``.  A
+    Euclidean distance transform of each boundary's complement gives the exact
+    nearest-point distances without comparing every pair.  ``spacing`` is the
+    size of a pixel along each axis (default 1), so that distances come in
+    physical units.  Both masks must be non-empty.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    a, b = np.asarray(mask_a, bool), np.asarray(mask_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"masks have shapes {a.shape} and {b.shape}; they must be the same")
+    if not a.any() or not b.any():
+        raise ValueError("surface distances need two non-empty masks; see the empty-mask rule of this module")
+    spacing = _check_spacing(spacing, a.ndim)
+    edge_a, edge_b = boundary(a), boundary(b)
+    to_b = distance_transform_edt(~edge_b, sampling=spacing)[edge_a]
+    to_a = distance_transform_edt(~edge_a, sampling=spacing)[edge_b]
+    return to_b, to_a
+
+
+def _boundary_f1_of_masks(t: np.ndarray, p: np.ndarray, tolerance: float) -> float:
+    if not t.any() and not p.any():
+        return float("nan")
+    if not t.any() or not p.any():
+        return 0.0
+    t_to_p, p_to_t = surface_distances(t, p)
+    precision = np.mean(p_to_t <= tolerance)
+    recall = np.mean(t_to_p <= tolerance)
+    return float(2 * precision * recall / (precision + recall)) if precision + recall > 0 else 0.0
+
+
+def _hd95_of_masks(t: np.ndarray, p: np.ndarray, spacing) -> float:
+    if not t.any() and not p.any():
+        return float("nan")
+    if not t.any() or not p.any():
+        return float("inf")
+    return float(np.percentile(np.concatenate(surface_distances(t, p, spacing)), 95))
+
+
+def _per_image_per_class(target, prediction, num_classes, ignore_index, score) -> np.ndarray:
+    """``score(target_mask, prediction_mask)`` for each class, averaged over the images where it is defined."""
+    _check_labels(target, prediction, num_classes, ignore_index)  # shapes, dtypes, label range
+    target, prediction = np.asarray(target), np.asarray(prediction)
+    if target.ndim not in (2, 3):
+        raise ValueError(f"boundary scores take H×W images or N×H×W batches, got shape {target.shape}")
+    if target.ndim == 2:
+        target, prediction = target[None], prediction[None]
+    table = np.full((len(target), num_classes), np.nan)
+    for i, (t, p) in enumerate(zip(target, prediction)):
+        valid = np.ones(t.shape, bool) if ignore_index is None else t != ignore_index
+        for c in range(num_classes):
+            table[i, c] = score((t == c) & valid, (p == c) & valid)
+    counted = ~np.isnan(table)
+    with np.errstate(invalid="ignore"):  # inf - inf never happens; 0/0 only where nothing is counted
+        means = np.where(counted, table, 0).sum(0) / counted.sum(0)
+    return np.where(counted.any(0), means, np.nan)
+
+
+def boundary_f1_per_class(target, prediction, num_classes: int, tolerance: float = 2,
+                          ignore_index: int | None = None) -> np.ndarray:
+    """Boundary F1 (BF score, Csurka et al. 2013, "What is a good evaluation measure for semantic
+    segmentation?") of each class.
+
+    For one class in one image: precision is the fraction of predicted boundary
+    pixels within ``tolerance`` pixels (Euclidean) of the target's boundary,
+    recall the fraction of target boundary pixels within ``tolerance`` of the
+    predicted boundary, and BF = 2PR / (P + R).  It rewards outlines that follow
+    the true ones, which pixel-counting scores barely notice.  For an ``N×H×W``
+    batch each class's BF is the mean over the images where it is defined (as
+    Csurka et al. average per image).  Empty masks: see the module docstring.
+    Taught in chapter 5.
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
+    return _per_image_per_class(target, prediction, num_classes, ignore_index,
+                                lambda t, p: _boundary_f1_of_masks(t, p, tolerance))
+
+
+def mean_boundary_f1(target, prediction, num_classes: int, tolerance: float = 2,
+                     ignore_index: int | None = None) -> float:
+    """Mean of :func:`boundary_f1_per_class` over the classes where it is defined."""
+    return _nanmean(boundary_f1_per_class(target, prediction, num_classes, tolerance, ignore_index))
+
+
+def hd95_per_class(target, prediction, num_classes: int, spacing=None,
+                   ignore_index: int | None = None) -> np.ndarray:
+    """95th-percentile Hausdorff distance (HD95) of each class, between boundaries.
+
+    For one class in one image: the distances from every target boundary pixel
+    to the predicted boundary and from every predicted boundary pixel to the
+    target boundary are pooled, and HD95 is their 95th percentile (linear
+    interpolation; the pooled convention of MedPy's ``hd95``).  The Hausdorff
+    distance is their maximum, which a single stray pixel decides; the 95th
+    percentile ignores the worst 5 %.  ``spacing`` is the (row, column) pixel size,
+    so that distances come in physical units (default: pixels).  For an
+    ``N×H×W`` batch, the mean over the images where it is defined.  Empty masks:
+    see the module docstring.  Taught in chapter 5.
+    """
+    spacing = _check_spacing(spacing, 2)
+    return _per_image_per_class(target, prediction, num_classes, ignore_index,
+                                lambda t, p: _hd95_of_masks(t, p, spacing))
+
+
+def mean_hd95(target, prediction, num_classes: int, spacing=None, ignore_index: int | None = None) -> float:
+    """Mean of :func:`hd95_per_class` over the classes where it is defined (``inf`` if one is ``inf``)."""
+    return _nanmean(hd95_per_class(target, prediction, num_classes, spacing, ignore_index))
