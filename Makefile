@@ -31,7 +31,7 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks book/_ext
 
 sync: install
-	$(VENV)/bin/jupytext --to ipynb notebooks/*.md
+	for f in notebooks/*.md book/*.md; do head -2 $$f | grep -q '^jupytext:' && $(VENV)/bin/jupytext --update --to ipynb $$f; done; true
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/

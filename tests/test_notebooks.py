@@ -12,8 +12,10 @@ import pytest
 import yaml
 from conftest import ROOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-TEXTS = sorted((ROOT / "notebooks").glob("*.md"))
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# executed appendix pages are notebooks too, paired the same way so that Colab opens them
+NOTEBOOKS = CHAPTERS + sorted((ROOT / "book").glob("*.ipynb"))
+TEXTS = [nb.with_suffix(".md") for nb in NOTEBOOKS]
 
 
 def repository_url() -> str:
@@ -22,9 +24,13 @@ def repository_url() -> str:
 
 
 def test_there_are_chapters_and_each_is_a_pair():
-    assert NOTEBOOKS, "no notebooks found"
-    assert [p.stem for p in NOTEBOOKS] == [p.stem for p in TEXTS]
-    for nb in NOTEBOOKS:
+    assert CHAPTERS, "no chapters found"
+    for text in TEXTS:
+        assert text.exists(), f"{text.with_suffix('.ipynb').name} has no paired .md"
+    for md in [*(ROOT / "notebooks").glob("*.md"), *(ROOT / "book").glob("*.md")]:
+        if md.read_text().startswith("---\njupytext:"):
+            assert md.with_suffix(".ipynb").exists(), f"{md.name} has no paired .ipynb (Colab opens the .ipynb)"
+    for nb in CHAPTERS:
         assert re.fullmatch(r"\d\d_[a-z0-9_]+", nb.stem), f"{nb.name}: chapters are named NN_slug"
 
 
@@ -46,7 +52,8 @@ def test_colab_badge_and_install_cell_use_the_configured_repository(path):
     text = path.read_text()
     url = repository_url()
     repo = url.removeprefix("https://github.com/")
-    badge = f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{path.stem}.ipynb"
+    relative = path.with_suffix(".ipynb").relative_to(ROOT).as_posix()
+    badge = f"https://colab.research.google.com/github/{repo}/blob/main/{relative}"
     assert badge in text, f"{path.name}: no Colab badge pointing at its own .ipynb"
     notebook = jupytext.read(path)
     code = [c["source"] for c in notebook["cells"] if c["cell_type"] == "code"]
