@@ -1,16 +1,21 @@
 """One ``fit``, ``evaluate`` and ``predict`` for torch and Keras models.
 
-Taught in chapter 1 (Training).  The framework is read off the model, the
-arguments are the same, and the history has the same keys for both:
-``loss`` (mean training loss over the epoch's batches) and, when validation
-data is given, ``val_loss`` and ``val_<metric>`` for each metric.
+Taught in chapter 1 (Training) and used by every later chapter.  The framework
+is read off the model, the arguments are the same, and the history has the
+same keys for both: ``loss`` (mean training loss over the epoch's batches)
+and, when validation data is given, ``val_loss`` and ``val_<metric>`` for each
+metric.  Checkpoints (``checkpoint_dir``) let a run that was cut off, as a
+Colab runtime is, continue where it stopped with the same result as if it had
+never stopped.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .common import METRICS, History
+import numpy as np
+
+from .common import METRICS, PER_IMAGE_METRICS, History, Options, TrainingDiverged, check_metrics
 
 
 def _framework_of(model) -> str:
@@ -32,27 +37,104 @@ def _engine(model):
 
 
 def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch_size: int = 16,
-        metrics=("miou", "dice"), seed: int = 0, device=None, verbose: bool = True) -> History:
-    """Train ``model`` on an :class:`~coursekit.data.ArrayDataset` with Adam; return its history.
+        optimizer: str = "adam", metrics=("miou", "dice"), checkpoint_dir=None, resume: bool = True,
+        amp="auto", schedule: str | None = None, grad_clip: float | None = None, compile: bool = False,
+        seed: int = 0, device=None, verbose: bool = True) -> History:
+    """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
-    ``loss`` is a name understood by :func:`coursekit.losses.get_loss`.  After
-    each epoch the model is evaluated on ``val_data`` and one line is printed.
-    ``device`` (``run.device``) moves a torch model there first; Keras places
-    its work itself and ignores it.
+    ``train_data`` and ``val_data`` are :class:`~coursekit.data.ArrayDataset`\\ s
+    (or ``(images, masks)`` pairs); each epoch visits the training images once
+    in a shuffled order drawn from ``seed``.  ``loss`` is a name understood by
+    :func:`coursekit.losses.get_loss` (or a callable in the framework's own
+    argument order).  ``optimizer`` is ``"adam"``, ``"adamw"`` or ``"sgd"``
+    (momentum 0.9), at learning rate ``lr``; ``schedule`` changes the rate:
+    ``None``, ``"cosine"`` (down to 0 over the run) or ``"plateau"`` (halved
+    when the validation loss stalls); ``grad_clip`` caps the gradients' global
+    norm.  After each epoch the model is scored on ``val_data`` with
+    ``metrics`` and one line is printed; while an epoch runs, a terminal or a
+    notebook with widgets shows a progress bar with the running loss, which
+    disappears when the epoch ends.  ``verbose=False`` prints nothing.
+
+    ``checkpoint_dir``: after each epoch, model, optimiser, schedule, history
+    and every random state are saved there (atomically; see
+    :mod:`coursekit.train.checkpoint`).  With ``resume=True`` a later call
+    continues from the last saved epoch and ends exactly as an uninterrupted
+    run would (same device, same seeds); ``resume=False`` starts afresh.  A
+    Google Drive folder keeps checkpoints across Colab sessions.
+
+    A NaN or infinite training loss raises :class:`TrainingDiverged` naming the
+    epoch and step; the state that produced it is not saved.
+
+    torch only: ``device`` (``run.device``) moves the model there first.
+    ``amp="auto"`` trains in mixed precision on a CUDA GPU (bf16 autocast where
+    the GPU supports it, else fp16 with a gradient scaler) and in full
+    precision elsewhere; ``"bf16"``/``"fp16"`` force autocast to that type, on a
+    CPU too; ``"off"`` never.  On a GPU convolutional models use channels-last
+    memory, and ``compile=True`` runs the step through ``torch.compile``.
+    Keras fixes precision when a model is built (``keras.mixed_precision``), so
+    there ``amp`` only checks the model's policy, and ``device`` and
+    ``compile`` are not needed.
     """
-    return _engine(model).fit(model, train_data, val_data, loss=loss, epochs=epochs, lr=lr,
-                              batch_size=batch_size, metrics=metrics, seed=seed, device=device,
-                              verbose=verbose)
+    engine = _engine(model)  # refuses a model of neither framework before the options are checked
+    opts = Options(loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, metrics=metrics,
+                   checkpoint_dir=checkpoint_dir, resume=resume, amp=amp, schedule=schedule, grad_clip=grad_clip,
+                   compile=compile, seed=seed, device=device, verbose=verbose)
+    return engine.fit(model, train_data, val_data, opts)
 
 
-def evaluate(model, data, *, loss=None, metrics=("miou", "dice"), batch_size: int = 32) -> dict:
-    """Mean loss (if ``loss`` is given) and metrics of ``model`` on ``data``, in eval mode."""
-    return _engine(model).evaluate(model, data, loss=loss, metrics=metrics, batch_size=batch_size)
+def evaluate(model, data, metrics=("miou", "dice"), *, loss=None, batch_size: int = 32) -> dict:
+    """Mean loss (if ``loss`` is given) and ``metrics`` of ``model`` on ``data``, in eval mode.
+
+    ``metrics`` are names: ``"miou"``, ``"dice"`` and ``"pixel_accuracy"`` come
+    from the confusion matrix summed over all batches (so they do not depend
+    on ``batch_size``); ``"boundary_f1"`` and ``"hd95"`` (chapter 5) are scored
+    per image and class, as :func:`coursekit.metrics.mean_boundary_f1` and
+    :func:`coursekit.metrics.mean_hd95` score the whole set.
+    """
+    engine = _engine(model)
+    metrics = check_metrics(metrics)
+    return engine.evaluate(model, data, loss=loss, metrics=metrics, batch_size=batch_size)
 
 
-def predict(model, images, batch_size: int = 32):
-    """Class-index masks (``N×H×W`` NumPy int64) for ``N×H×W×C`` float images."""
+def _labels(scores: np.ndarray) -> np.ndarray:
+    labels = (scores[..., 0] > 0) if scores.shape[-1] == 1 else scores.argmax(-1)
+    return labels.astype(np.int64)
+
+
+def _predict_tiled(model, framework, images, tile_size, output_size, batch_size):
+    from ..data import tiling
+
+    if tile_size is None:
+        raise ValueError("tiled=True needs tile_size (the model's input tile) and, for a same-size model, "
+                         "output_size (the centre to keep); see coursekit.data.tiling")
+    predict_fn = tiling.torch_predict_fn(model) if framework == "torch" else tiling.keras_predict_fn(model)
+    return [_labels(tiling.predict_tiled(predict_fn, image, tile_size, output_size, batch_size)) for image in images]
+
+
+def predict(model, images, batch_size: int = 32, *, tiled: bool = False, tile_size=None, output_size=None):
+    """Class-index masks (NumPy int64) for float images, in eval mode.
+
+    ``images`` is ``N×H×W×C`` (masks ``N×H×W``) or one ``H×W×C`` image (mask
+    ``H×W``).  ``tiled=True`` predicts each image tile by tile with mirrored
+    borders (chapter 4, U-Net; :func:`coursekit.data.tiling.predict_tiled`):
+    ``tile_size`` is the input tile, ``output_size`` the part of each tile's
+    prediction that is kept.  Tiled, ``images`` may also be a list of images of
+    different sizes, and a list of masks comes back.
+    """
+    framework = _framework_of(model)
+    if tiled:
+        single = isinstance(images, np.ndarray) and images.ndim == 3
+        masks = _predict_tiled(model, framework, [images] if single else images, tile_size, output_size,
+                               batch_size)
+        if single:
+            return masks[0]
+        return np.stack(masks) if isinstance(images, np.ndarray) else masks
+    images = np.asarray(images)
+    if images.ndim == 3:
+        return predict(model, images[None], batch_size)[0]
+    if images.ndim != 4:
+        raise ValueError(f"images must be N×H×W×C or one H×W×C image, got shape {images.shape}")
     return _engine(model).predict(model, images, batch_size=batch_size)
 
 
-__all__ = ["History", "METRICS", "evaluate", "fit", "predict"]
+__all__ = ["History", "METRICS", "PER_IMAGE_METRICS", "TrainingDiverged", "evaluate", "fit", "predict"]

@@ -1,32 +1,77 @@
-"""What the torch and Keras engines share: metrics by name, history, epoch lines."""
+"""What the torch and Keras engines share: options, the epoch loop, schedules, history, progress.
+
+Taught in chapter 1 (Training).  Each framework supplies a small *trainer*
+(one optimisation step, the learning rate, checkpoints); the loop around it
+lives here once, so shuffling, schedules, the divergence check, checkpoints and
+the printed lines are the same for both frameworks by construction.
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .. import metrics as M
 
-# name -> score computed from a confusion matrix
+# name -> score computed from the confusion matrix summed over all batches
 METRICS = {
     "miou": lambda cm: M._nanmean(M.iou_from_confusion(cm)),
     "dice": lambda cm: M._nanmean(M.dice_from_confusion(cm)),
     "pixel_accuracy": M.pixel_accuracy_from_confusion,
 }
+# name -> per-class scores of one image; averaged per class over the images where defined, then over classes,
+# which is what coursekit.metrics' mean_boundary_f1 and mean_hd95 give for the whole set at once (chapter 5)
+PER_IMAGE_METRICS = {
+    "boundary_f1": M.boundary_f1_per_class,
+    "hd95": M.hd95_per_class,
+}
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = (None, "cosine", "plateau")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+# The settings a resumed run compares with its checkpoint's, to warn when they changed.
+_COMPARED = ("loss", "lr", "batch_size", "optimizer", "schedule", "grad_clip")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite; raised before anything of that state is saved."""
+
+    def __init__(self, epoch: int, step: int, value: float):
+        self.epoch, self.step, self.value = epoch, step, value
+        super().__init__(
+            f"training diverged: the loss is {value} at epoch {epoch}, step {step}. Nothing of this state was "
+            "saved; the last checkpoint (if any) holds the previous epoch. Try a lower learning rate, "
+            "grad_clip, or check the data for NaN values.")
 
 
 def check_metrics(names) -> tuple[str, ...]:
-    unknown = [n for n in names if n not in METRICS]
+    if isinstance(names, str):
+        names = (names,)
+    unknown = [n for n in names if n not in METRICS and n not in PER_IMAGE_METRICS]
     if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}; choose from {sorted(METRICS)}")
+        raise ValueError(f"unknown metric {unknown[0]!r}; choose from {sorted([*METRICS, *PER_IMAGE_METRICS])}")
     return tuple(names)
 
 
 class History(dict):
-    """Per-epoch values by name (``loss``, ``val_loss``, ``val_miou``, ...)."""
+    """Per-epoch values by name (``loss``, ``val_loss``, ``val_miou``, ...), as lists of floats."""
 
     def add(self, values: dict) -> None:
         for key, value in values.items():
             self.setdefault(key, []).append(float(value))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> History:
+        return cls({str(k): [float(v) for v in vs] for k, vs in values.items()})
 
     @property
     def epochs(self) -> int:
@@ -42,23 +87,44 @@ class History(dict):
 
 
 class Evaluation:
-    """Accumulates a loss and a confusion matrix over batches."""
+    """Accumulates a loss, a confusion matrix and per-image boundary scores over batches.
 
-    def __init__(self, num_classes: int):
+    ``num_classes`` may be left ``None`` when the data does not say; the first
+    batch's logits then tell (one channel is a binary task: two classes).
+    """
+
+    def __init__(self, num_classes: int | None, metric_names=()):
         self.num_classes = num_classes
-        self.confusion = np.zeros((num_classes, num_classes), np.int64)
+        self.confusion = None
+        self.per_image = {name: [] for name in metric_names if name in PER_IMAGE_METRICS}
         self.loss_sum = 0.0
         self.count = 0
 
-    def update(self, predicted: np.ndarray, target: np.ndarray, loss: float | None = None) -> None:
-        self.confusion += M.confusion_matrix(target, predicted, self.num_classes)
+    def update(self, predicted: np.ndarray, target: np.ndarray, loss: float | None = None,
+               channels: int | None = None) -> None:
+        if self.confusion is None:
+            if self.num_classes is None:
+                self.num_classes = max(channels or 2, 2)
+            self.confusion = M.ConfusionMatrix(self.num_classes)
+        self.confusion.update(target, predicted)
+        for name, rows in self.per_image.items():
+            rows.extend(PER_IMAGE_METRICS[name](t, p, self.num_classes) for t, p in zip(target, predicted))
         if loss is not None:
             self.loss_sum += float(loss) * len(target)
         self.count += len(target)
 
+    def _per_image(self, name: str) -> float:
+        with warnings.catch_warnings():  # a class absent from every image has no score: nan, as documented
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return M._nanmean(np.nanmean(np.array(self.per_image[name]), axis=0))
+
     def result(self, metric_names, with_loss: bool) -> dict:
+        if self.confusion is None:
+            raise ValueError("nothing to evaluate: the data holds no images")
         out = {"loss": self.loss_sum / max(self.count, 1)} if with_loss else {}
-        out.update({name: METRICS[name](self.confusion) for name in metric_names})
+        matrix = self.confusion.matrix
+        out.update({name: self._per_image(name) if name in self.per_image else METRICS[name](matrix)
+                    for name in metric_names})
         return out
 
 
@@ -72,3 +138,302 @@ def batches(n: int, batch_size: int, rng: np.random.Generator | None = None):
 def epoch_line(epoch: int, epochs: int, values: dict, seconds: float) -> str:
     shown = " - ".join(f"{k} {v:.3f}" for k, v in values.items())
     return f"epoch {epoch:>{len(str(epochs))}}/{epochs} - {seconds:.1f}s - {shown}"
+
+
+# --- Data -----------------------------------------------------------------------------
+
+
+@dataclass
+class Arrays:
+    """Images ``N×H×W×C`` and masks ``N×H×W`` in memory, with the class count where the data knows it."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    num_classes: int | None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def as_arrays(data, name: str) -> Arrays:
+    """Accept an :class:`~coursekit.data.ArrayDataset` or an ``(images, masks)`` pair; check their shapes."""
+    if hasattr(data, "images") and hasattr(data, "masks"):
+        images, masks, classes = data.images, data.masks, getattr(data, "num_classes", None)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        (images, masks), classes = data, None
+    else:
+        raise TypeError(f"{name} must be an ArrayDataset or an (images, masks) pair, got {type(data).__name__}")
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim != 4 or masks.shape != images.shape[:3]:
+        raise ValueError(f"{name}: images must be N×H×W×C and masks N×H×W of the same N, H, W; "
+                         f"got images {images.shape} and masks {masks.shape}")
+    if len(images) == 0:
+        raise ValueError(f"{name} holds no images")
+    return Arrays(images, masks, classes)
+
+
+# --- Options --------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    """The checked arguments of :func:`coursekit.train.fit`."""
+
+    loss: object
+    epochs: int
+    lr: float
+    batch_size: int = 16
+    optimizer: str = "adam"
+    metrics: tuple = ("miou", "dice")
+    checkpoint_dir: Path | None = None
+    resume: bool = True
+    amp: str = "auto"
+    schedule: str | None = None
+    grad_clip: float | None = None
+    compile: bool = False
+    seed: int = 0
+    device: object = None
+    verbose: bool = True
+
+    def __post_init__(self):
+        if not (isinstance(self.loss, str) or callable(self.loss)):
+            raise TypeError(f"loss must be a loss name or a callable, got {type(self.loss).__name__}")
+        if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 1:
+            raise ValueError(f"epochs must be a whole number >= 1, got {self.epochs!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {self.batch_size!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose None, 'cosine' or 'plateau'")
+        if self.amp is True:
+            self.amp = "auto"
+        elif self.amp is False or self.amp is None:
+            self.amp = "off"
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)} (or True/False), got {self.amp!r}")
+        if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be None or a positive number (the largest gradient norm), "
+                             f"got {self.grad_clip!r}")
+        self.metrics = check_metrics(self.metrics)
+        self.epochs, self.batch_size, self.lr = int(self.epochs), int(self.batch_size), float(self.lr)
+        if self.checkpoint_dir is not None:
+            self.checkpoint_dir = Path(self.checkpoint_dir).expanduser()
+            if self.checkpoint_dir.exists() and not self.checkpoint_dir.is_dir():
+                raise ValueError(f"checkpoint_dir {self.checkpoint_dir} exists and is not a directory")
+
+    @property
+    def loss_name(self) -> str:
+        return self.loss if isinstance(self.loss, str) else getattr(self.loss, "__name__", type(self.loss).__name__)
+
+    def settings(self) -> dict:
+        """What a checkpoint records of the call, in plain types."""
+        return {"loss": self.loss_name, "lr": self.lr, "batch_size": self.batch_size, "optimizer": self.optimizer,
+                "schedule": self.schedule, "grad_clip": self.grad_clip, "seed": self.seed, "epochs": self.epochs}
+
+
+# --- Learning-rate schedules ----------------------------------------------------------
+
+
+class Schedule:
+    """The learning rate at each step, in plain Python so that both frameworks follow the same curve.
+
+    * ``None``: constant ``lr``.
+    * ``"cosine"``: cosine annealing from ``lr`` to 0 over all the run's steps,
+      ``lr_t = lr (1 + cos(pi t / T)) / 2`` (Loshchilov & Hutter 2017, "SGDR:
+      Stochastic gradient descent with warm restarts", eq. 5, without restarts).
+    * ``"plateau"``: ``lr`` until the monitored loss (validation loss when there
+      is validation data, else training loss) has not improved by 0.1 % for
+      ``patience`` epochs; then the rate is multiplied by ``factor``, down to
+      ``lr / 1000`` at the least.
+    """
+
+    patience = 2
+    factor = 0.5
+    threshold = 1e-3
+
+    def __init__(self, kind: str | None, lr: float, epochs: int, steps_per_epoch: int):
+        self.kind, self.base, self.epochs, self.steps = kind, lr, epochs, steps_per_epoch
+        self.current, self.best, self.wait = lr, None, 0
+
+    def lr(self, epoch: int, step: int) -> float:
+        """The rate for ``step`` (1-based) of ``epoch`` (1-based)."""
+        if self.kind == "cosine":
+            t = (epoch - 1) * self.steps + (step - 1)
+            return self.base * 0.5 * (1 + math.cos(math.pi * t / (self.epochs * self.steps)))
+        return self.current
+
+    @property
+    def per_step(self) -> bool:
+        return self.kind == "cosine"
+
+    def end_epoch(self, monitored: float) -> None:
+        if self.kind != "plateau" or not math.isfinite(monitored):
+            return
+        if self.best is None or monitored < self.best * (1 - self.threshold):
+            self.best, self.wait = monitored, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.current = max(self.current * self.factor, self.base * 1e-3)
+            self.wait = 0
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "current": self.current, "best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("kind") == self.kind:  # another schedule starts afresh
+            self.current, self.best, self.wait = float(state["current"]), state["best"], int(state["wait"])
+
+
+# --- Random states in plain types (checkpoints never pickle) ----------------------------
+
+
+def python_random_states(shuffle: np.random.Generator) -> dict:
+    """Python's, NumPy's global and the shuffling generator's states as lists, ints and strings."""
+    version, internal, gauss = random.getstate()
+    legacy = np.random.get_state(legacy=False)
+    legacy = {**legacy, "state": {"key": legacy["state"]["key"].tolist(), "pos": int(legacy["state"]["pos"])}}
+    return {"python": {"version": version, "state": list(internal), "gauss": gauss},
+            "numpy": legacy, "shuffle": shuffle.bit_generator.state}
+
+
+def set_python_random_states(states: dict, shuffle: np.random.Generator) -> None:
+    p = states["python"]
+    random.setstate((int(p["version"]), tuple(int(v) for v in p["state"]), p["gauss"]))
+    legacy = dict(states["numpy"])
+    legacy["state"] = {"key": np.asarray(legacy["state"]["key"], np.uint32), "pos": int(legacy["state"]["pos"])}
+    np.random.set_state(legacy)
+    shuffle.bit_generator.state = states["shuffle"]
+
+
+# --- Progress ---------------------------------------------------------------------------
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **values):
+        pass
+
+    def close(self):
+        pass
+
+
+def _interactive() -> bool:
+    """A person is watching: a terminal, or a Jupyter kernel that can draw tqdm's widget bar.
+
+    A notebook executed for the book (no ipywidgets there) or under pytest gets
+    no bar, so stored outputs hold only the epoch lines.
+    """
+    stream = sys.stderr
+    if hasattr(stream, "isatty") and stream.isatty():
+        return True
+    return "ipykernel.zmqshell" in sys.modules and importlib.util.find_spec("ipywidgets") is not None
+
+
+# Seconds between redraws of the bar (tqdm's mininterval); tests set 0 to see every update.
+BAR_INTERVAL = 0.1
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A ``tqdm.auto`` bar over an epoch's batches that disappears when the epoch ends."""
+    if not enabled or not _interactive():
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, unit="batch", mininterval=BAR_INTERVAL)
+
+
+# --- The loop -----------------------------------------------------------------------------
+
+
+class Trainer:
+    """What an engine supplies to :func:`run`; see ``torch.py`` and ``keras.py``.
+
+    ``step(index)`` trains on one batch and returns a handle on its loss;
+    ``floats(handles)`` turns handles into Python floats (torch waits for the
+    device here, so it does so only every ``sync_every`` steps).
+    """
+
+    framework = ""
+    sync_every = 1
+
+    def seed(self, seed: int) -> None: ...
+    def set_lr(self, lr: float) -> None: ...
+    def train_mode(self) -> None: ...
+    def step(self, index: np.ndarray): ...
+    def floats(self, handles: list) -> list[float]: ...
+    def validate(self) -> dict: ...
+    def save(self, directory: Path, state: dict) -> Path: ...
+    def load(self, directory: Path) -> dict | None: ...
+
+
+def _warn_changed(saved: dict, now: dict, path) -> None:
+    changed = [f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in _COMPARED if k in saved and saved[k] != now[k]]
+    if changed:
+        warnings.warn(f"resuming from {path} with settings that differ from the checkpoint's: "
+                      + ", ".join(changed), stacklevel=5)
+
+
+def run(trainer: Trainer, train: Arrays, has_val: bool, opts: Options) -> History:
+    """Train epoch by epoch: shuffle, step, check the loss, validate, save a checkpoint, print a line."""
+    steps = -(-len(train) // opts.batch_size)
+    schedule = Schedule(opts.schedule, opts.lr, opts.epochs, steps)
+    shuffle = np.random.default_rng(opts.seed)
+    history, done = History(), 0
+    saved = trainer.load(opts.checkpoint_dir) if opts.checkpoint_dir is not None and opts.resume else None
+    if saved is None:
+        trainer.seed(opts.seed)
+    else:
+        _warn_changed(saved.get("settings", {}), opts.settings(), saved["path"])
+        history, done = History.from_dict(saved["history"]), int(saved["epoch"])
+        schedule.load_state_dict(saved["schedule"])
+        set_python_random_states(saved["random"], shuffle)
+        if opts.verbose:
+            print(f"resumed from {saved['path']}: {done} of {opts.epochs} epochs done", flush=True)
+    width = len(str(opts.epochs))
+    for epoch in range(done + 1, opts.epochs + 1):
+        start = time.perf_counter()
+        trainer.train_mode()
+        trainer.set_lr(schedule.lr(epoch, 1))
+        total, seen, pending = 0.0, 0, []
+        bar = progress_bar(steps, f"epoch {epoch:>{width}}/{opts.epochs}", opts.verbose)
+        try:
+            for step, index in enumerate(batches(len(train), opts.batch_size, shuffle), start=1):
+                if schedule.per_step and step > 1:
+                    trainer.set_lr(schedule.lr(epoch, step))
+                pending.append((step, len(index), trainer.step(np.sort(index))))
+                if len(pending) >= trainer.sync_every or step == steps:
+                    for (at, size, _), value in zip(pending, trainer.floats([h for _, _, h in pending])):
+                        if not math.isfinite(value):
+                            raise TrainingDiverged(epoch, at, value)
+                        total += value * size
+                        seen += size
+                    pending = []
+                    bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+                bar.update(1)
+        finally:
+            bar.close()
+        values = {"loss": total / seen}
+        if has_val:
+            values.update({f"val_{k}": v for k, v in trainer.validate().items()})
+        history.add(values)
+        schedule.end_epoch(values.get("val_loss", values["loss"]))
+        if opts.checkpoint_dir is not None:
+            trainer.save(opts.checkpoint_dir, {
+                "format": 1, "framework": trainer.framework, "epoch": epoch, "history": dict(history),
+                "schedule": schedule.state_dict(), "random": python_random_states(shuffle),
+                "settings": opts.settings()})
+        if opts.verbose:
+            print(epoch_line(epoch, opts.epochs, values, time.perf_counter() - start), flush=True)
+    return history
+
+
+def check_checkpoint_dir(directory: Path) -> Path:
+    """``directory``, made if it is not there yet (a first run creates it when it saves its first epoch)."""
+    os.makedirs(directory, exist_ok=True)
+    return directory

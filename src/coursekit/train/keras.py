@@ -1,47 +1,100 @@
-"""The Keras side of :mod:`coursekit.train`: ``model.fit`` with the same arguments and history."""
+"""The Keras side of :mod:`coursekit.train`: the same loop as torch around ``train_on_batch``.
+
+Taught in chapter 1 (Training).  Keras' ``model.fit`` shuffles and keeps its
+state in ways a checkpoint cannot restore exactly, so the shared loop
+(``common.run``) drives one compiled ``train_on_batch`` per batch instead: the
+same batches in the same order as torch, the same history, the same
+checkpoints and resume.  Keras compiles the step itself (with XLA where it
+can), so ``compile`` and ``device`` are not needed here.
+"""
 
 from __future__ import annotations
 
-import time
-
-import keras
 import numpy as np
 
 from ..losses import get_loss
-from .common import Evaluation, History, batches, check_metrics, epoch_line
+from ..runtime import import_tensorflow
+from . import checkpoint
+from .common import Evaluation, Options, Trainer, as_arrays, check_checkpoint_dir, check_metrics, run
+
+import_tensorflow()  # before Keras, so TensorFlow's start-up noise stays out of the chapter
+
+import keras  # noqa: E402
+
+_MIXED = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
-class _EpochEnd(keras.callbacks.Callback):
-    """Evaluates on the validation set after each epoch and prints coursekit's epoch line."""
-
-    def __init__(self, val_data, loss, metrics, batch_size, epochs, history, verbose):
-        super().__init__()
-        self.val_data, self.loss, self.metrics = val_data, loss, metrics
-        self.batch_size, self.epochs, self.history, self.verbose = batch_size, epochs, history, verbose
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        values = {"loss": float(logs["loss"])}
-        if self.val_data is not None:
-            scores = evaluate(self.model, self.val_data, loss=self.loss, metrics=self.metrics,
-                              batch_size=self.batch_size)
-            values.update({f"val_{k}": v for k, v in scores.items()})
-        self.history.add(values)
-        if self.verbose:
-            print(epoch_line(epoch + 1, self.epochs, values, time.perf_counter() - self.start), flush=True)
+def _optimizer(name: str, lr: float, clip: float | None):
+    # epsilon and weight decay as torch's defaults, so the two engines take the same steps
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8, global_clipnorm=clip)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=1e-2, epsilon=1e-8, global_clipnorm=clip)
+    return keras.optimizers.SGD(learning_rate=lr, momentum=0.9, global_clipnorm=clip)
 
 
-def fit(model, train_data, val_data, *, loss, epochs, lr, batch_size, metrics, seed, device, verbose) -> History:
-    metrics = check_metrics(metrics)
-    keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=get_loss(loss, "keras"))
-    history = History()
-    callback = _EpochEnd(val_data, loss, metrics, batch_size, epochs, history, verbose)
-    model.fit(train_data.images, train_data.masks, batch_size=batch_size, epochs=epochs, shuffle=True,
-              verbose=0, callbacks=[callback])
-    return history
+def _check_amp(model, amp: str) -> None:
+    """Keras fixes a layer's precision when it is built, so ``amp`` can only confirm the model's policy."""
+    policy = getattr(model.dtype_policy, "name", str(model.dtype_policy))
+    if amp in _MIXED and policy != _MIXED[amp]:
+        raise ValueError(f"amp={amp!r} needs a Keras model built under the {_MIXED[amp]!r} policy, this one computes "
+                         f"in {policy!r}: call keras.mixed_precision.set_global_policy({_MIXED[amp]!r}) before "
+                         "building the model (amp='auto' trains it as built)")
+    if amp == "off" and policy.startswith("mixed"):
+        raise ValueError(f"amp='off' but the model was built under the {policy!r} policy; build it under "
+                         "'float32' or pass amp='auto'")
+
+
+def _loss_fn(loss):
+    return get_loss(loss, "keras") if isinstance(loss, str) else loss
+
+
+class KerasTrainer(Trainer):
+    framework = "keras"
+
+    def __init__(self, model, train, val, opts: Options):
+        _check_amp(model, opts.amp)
+        self.model, self.train, self.val, self.opts = model, train, val, opts
+        self.loss_fn = _loss_fn(opts.loss)
+        # a mixed_float16 model gets Keras' loss-scale optimiser from compile() itself
+        model.compile(optimizer=_optimizer(opts.optimizer, opts.lr, opts.grad_clip), loss=self.loss_fn)
+        self.optimizer = model.optimizer
+
+    def seed(self, seed: int) -> None:
+        keras.utils.set_random_seed(seed)
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.learning_rate = lr
+
+    def train_mode(self) -> None:
+        pass  # train_on_batch runs the layers in training mode
+
+    def step(self, index: np.ndarray) -> float:
+        logs = self.model.train_on_batch(self.train.images[index], self.train.masks[index], return_dict=True)
+        return float(logs["loss"])
+
+    def floats(self, handles: list) -> list[float]:
+        return handles
+
+    def validate(self) -> dict:
+        return evaluate(self.model, self.val, loss=self.loss_fn, metrics=self.opts.metrics,
+                        batch_size=self.opts.batch_size)
+
+    def save(self, directory, state: dict):
+        return checkpoint.save_keras(check_checkpoint_dir(directory), self.model, self.optimizer, state)
+
+    def load(self, directory) -> dict | None:
+        return checkpoint.load_keras(directory, self.model, self.optimizer)
+
+
+def fit(model, train_data, val_data, opts: Options):
+    train = as_arrays(train_data, "train_data")
+    val = as_arrays(val_data, "val_data") if val_data is not None else None
+    return run(KerasTrainer(model, train, val, opts), train, val is not None, opts)
+
+
+def _logits(model, images: np.ndarray) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(model(images, training=False)), np.float32)
 
 
 def _labels(logits: np.ndarray) -> np.ndarray:
@@ -51,15 +104,17 @@ def _labels(logits: np.ndarray) -> np.ndarray:
 
 def evaluate(model, data, *, loss, metrics, batch_size) -> dict:
     metrics = check_metrics(metrics)
-    loss_fn = get_loss(loss, "keras") if loss else None
-    acc = Evaluation(max(data.num_classes, 2))
-    for index in batches(len(data), batch_size):
-        logits = model(data.images[index], training=False)
-        value = float(loss_fn(data.masks[index], logits)) if loss_fn else None
-        acc.update(_labels(np.asarray(logits)), data.masks[index], value)
+    data = as_arrays(data, "data")
+    loss_fn = _loss_fn(loss) if loss else None
+    acc = Evaluation(data.num_classes, metrics)
+    for start in range(0, len(data), batch_size):
+        part = slice(start, start + batch_size)
+        logits = _logits(model, data.images[part])
+        value = float(loss_fn(data.masks[part], logits)) if loss_fn else None
+        acc.update(_labels(logits), data.masks[part], value, channels=logits.shape[-1])
     return acc.result(metrics, with_loss=loss_fn is not None)
 
 
 def predict(model, images, batch_size) -> np.ndarray:
-    return np.concatenate([_labels(np.asarray(model(images[i], training=False)))
-                           for i in batches(len(images), batch_size)])
+    return np.concatenate([_labels(_logits(model, images[i:i + batch_size]))
+                           for i in range(0, len(images), batch_size)])
