@@ -67,6 +67,25 @@ def _tf_logits(logits, target):
     return logits[..., None] if len(logits.shape) == len(target.shape) else logits
 
 
+def _torch_binary(logits, target, ignore_index):
+    """One-channel logits as N×H×W, the 0/1 target as floats (ignored pixels 0), and the mask of counted pixels."""
+    import torch
+
+    x = logits[:, 0]
+    y = target.reshape(x.shape)
+    valid = torch.ones_like(x) if ignore_index is None else (y != ignore_index).to(x.dtype)
+    return x, torch.where(valid > 0, y.to(x.dtype), torch.zeros_like(x)), valid
+
+
+def _tf_binary(logits, target, ignore_index):
+    import tensorflow as tf
+
+    x = logits[..., 0]
+    y = tf.reshape(target, tf.shape(x))
+    valid = tf.ones_like(x) if ignore_index is None else tf.cast(y != ignore_index, tf.float32)
+    return x, tf.where(valid > 0, tf.cast(y, tf.float32), tf.zeros_like(x)), valid
+
+
 def cross_entropy(logits, target, class_weights=None, ignore_index: int | None = None):
     """Mean pixel-wise cross-entropy of softmax(logits) against class indices.
 
@@ -213,10 +232,7 @@ def focal_loss(logits, target, gamma: float = 2.0, alpha=None, ignore_index: int
 
         logits = logits.float()  # (1 - p)^γ loses its precision in bf16 / fp16
         if logits.shape[1] == 1:
-            x = logits[:, 0]
-            y = target.reshape(x.shape)
-            valid = torch.ones_like(x) if ignore_index is None else (y != ignore_index).to(x.dtype)
-            y = torch.where(valid > 0, y.to(x.dtype), torch.zeros_like(x))
+            x, y, valid = _torch_binary(logits, target, ignore_index)
             ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
             p = torch.sigmoid(x)
             term = ce * (1 - (p * y + (1 - p) * (1 - y))) ** gamma
@@ -236,10 +252,7 @@ def focal_loss(logits, target, gamma: float = 2.0, alpha=None, ignore_index: int
 
     logits = _tf_logits(logits, target)
     if logits.shape[-1] == 1:
-        x = logits[..., 0]
-        y = tf.reshape(target, tf.shape(x))
-        valid = tf.ones_like(x) if ignore_index is None else tf.cast(y != ignore_index, tf.float32)
-        y = tf.where(valid > 0, tf.cast(y, tf.float32), tf.zeros_like(x))
+        x, y, valid = _tf_binary(logits, target, ignore_index)
         ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=x)
         p = tf.sigmoid(x)
         term = ce * (1 - (p * y + (1 - p) * (1 - y))) ** gamma
@@ -272,10 +285,7 @@ def weighted_cross_entropy(logits, target, weight_map, ignore_index: int | None 
 
         logits = logits.float()
         if logits.shape[1] == 1:
-            x = logits[:, 0]
-            y = target.reshape(x.shape)
-            valid = torch.ones_like(x) if ignore_index is None else (y != ignore_index).to(x.dtype)
-            y = torch.where(valid > 0, y.to(x.dtype), torch.zeros_like(x))
+            x, y, valid = _torch_binary(logits, target, ignore_index)
             per_pixel = F.binary_cross_entropy_with_logits(x, y, reduction="none")
         else:
             safe, valid = _torch_valid(target.long(), ignore_index, logits.dtype)
@@ -287,10 +297,7 @@ def weighted_cross_entropy(logits, target, weight_map, ignore_index: int | None 
 
     logits = _tf_logits(logits, target)
     if logits.shape[-1] == 1:
-        x = logits[..., 0]
-        y = tf.reshape(target, tf.shape(x))
-        valid = tf.ones_like(x) if ignore_index is None else tf.cast(y != ignore_index, tf.float32)
-        y = tf.where(valid > 0, tf.cast(y, tf.float32), tf.zeros_like(x))
+        x, y, valid = _tf_binary(logits, target, ignore_index)
         per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=x)
     else:
         safe, valid = _tf_valid(tf.cast(target, tf.int32), ignore_index)
