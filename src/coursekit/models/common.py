@@ -13,6 +13,16 @@ def check_head(head) -> None:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 
 
+def check_divisible(height, width, factor: int, name: str, why: str = "") -> None:
+    """Raise a ValueError unless height and width are multiples of ``factor``; ``None`` (not known yet) passes.
+
+    Encoder-decoder models halve the size at every pooling and double it back:
+    a size that does not divide leaves a skip and its decoder map a pixel apart.
+    """
+    if any(size is not None and size % factor for size in (height, width)):
+        raise ValueError(f"{name} {why}needs a height and width divisible by {factor}, got {height}×{width}")
+
+
 def scaled(channels: int, width_multiplier: float) -> int:
     """A width times the multiplier, rounded, never below one channel."""
     return max(1, round(channels * width_multiplier))

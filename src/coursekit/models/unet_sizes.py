@@ -8,6 +8,8 @@ prediction.
 
 from __future__ import annotations
 
+from . import common
+
 
 def widths(base_width: int, depth: int) -> list[int]:
     """Channels per level: the base width, doubled at every level down, ``depth + 1`` levels."""
@@ -106,9 +108,7 @@ def skip_crop(level: int, depth: int = 4) -> int:
 
 def check_divisible(height: int, width: int, depth: int, name: str) -> None:
     """Same-padded U-Nets pool ``depth`` times, so both sizes must be divisible by ``2**depth``."""
-    factor = 2 ** depth
-    if height % factor or width % factor:
-        raise ValueError(f"{name} needs a height and width divisible by {factor}, got {height}×{width}")
+    common.check_divisible(height, width, 2 ** depth, name)
 
 
 def check_valid(height: int, width: int, depth: int) -> None:

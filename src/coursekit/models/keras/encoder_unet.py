@@ -30,7 +30,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ..common import check_head
+from ..common import check_divisible, check_head
 from .heads import add_head
 from .mobilenet import feature_channels, load_imagenet_weights, mobilenet_v1_features
 from .resnet import refuse_pretrained, resnet34_features, stage_widths
@@ -63,9 +63,7 @@ class SizeCheck(layers.Layer):
 
 def check_size(size, model_name: str) -> None:
     """Known sides must be divisible by 32; ``None`` (decided when the model is called) passes."""
-    if any(side is not None and side % SIZE_MULTIPLE for side in size):
-        raise ValueError(f"{model_name} needs a height and width divisible by {SIZE_MULTIPLE}, "
-                         f"got {size[0]}×{size[1]}")
+    check_divisible(size[0], size[1], SIZE_MULTIPLE, model_name)
 
 
 def image_input(in_channels: int, input_size, model_name: str):

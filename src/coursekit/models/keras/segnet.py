@@ -34,7 +34,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ..common import check_head, scaled
+from ..common import check_divisible, check_head, scaled
 from .heads import add_head
 from .vgg import vgg16_features
 
@@ -89,9 +89,7 @@ class MaxUnpooling2D(layers.Layer):
 
 def check_divisible_by_32(height, width, model: str) -> None:
     """Raise a ValueError unless both sizes are divisible by 32 (None, unknown yet, passes)."""
-    if any(size is not None and size % 32 for size in (height, width)):
-        raise ValueError(f"{model} pools five times and needs a height and width divisible by 32, "
-                         f"got {height}×{width}")
+    check_divisible(height, width, 32, model, "pools five times and ")
 
 
 @keras.saving.register_keras_serializable(package="coursekit")

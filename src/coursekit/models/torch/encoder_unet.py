@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import check_head
+from ..common import check_divisible, check_head
 from .heads import apply_head
 from .mobilenet import mobilenet_v1
 from .resnet import resnet34
@@ -54,10 +54,7 @@ SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
 
 
 def check_size(x: torch.Tensor, model_name: str) -> None:
-    height, width = x.shape[-2:]
-    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-        raise ValueError(f"{model_name} needs a height and width divisible by {SIZE_MULTIPLE}, "
-                         f"got {height}×{width}")
+    check_divisible(*x.shape[-2:], SIZE_MULTIPLE, model_name)
 
 
 class ConvBNReLU(nn.Module):

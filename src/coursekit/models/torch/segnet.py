@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import check_head, scaled
+from ..common import check_divisible, check_head, scaled
 from .heads import apply_head
 from .vgg import imagenet_state_dict, load_features, vgg16_features
 
@@ -73,10 +73,7 @@ def decoder(width_multiplier: float) -> nn.ModuleDict:
 
 
 def check_divisible_by_32(x: torch.Tensor, model: str) -> None:
-    height, width = x.shape[-2:]
-    if height % 32 or width % 32:
-        raise ValueError(f"{model} pools five times and needs a height and width divisible by 32, "
-                         f"got {height}×{width}")
+    check_divisible(*x.shape[-2:], 32, model, "pools five times and ")
 
 
 class SegNet(nn.Module):
