@@ -8,6 +8,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt pyproject.toml | cksum | cut -d' ' -f1)
 
+# Developers and CI keep real datasets beside the project (../shared/data); the chapters find them through
+# COURSEKIT_DATA.  Elsewhere (a laptop, Colab) the chapters use ~/.coursekit/data or the shipped samples.
+ifeq ($(COURSEKIT_DATA),)
+ifneq ($(wildcard ../shared/data),)
+export COURSEKIT_DATA := $(abspath ../shared/data)
+endif
+endif
+
 .PHONY: install book test lint sync lab clean
 
 install: $(STAMP)
@@ -31,6 +39,7 @@ lint: install
 	$(VENV)/bin/ruff check src tests benchmarks book/_ext
 
 sync: install
+	$(PY) -m coursekit.profiles book/profiles.md
 	for f in notebooks/*.md book/*.md; do head -2 $$f | grep -q '^jupytext:' && $(VENV)/bin/jupytext --update --to ipynb $$f; done; true
 
 lab: install

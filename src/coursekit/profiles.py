@@ -33,13 +33,34 @@ class Settings:
 
 
 # experiment -> profile -> settings.  Chapter 1 ("basics") trains a small
-# fully convolutional network on the synthetic shapes.
+# fully convolutional network on the synthetic shapes.  Each chapter owns its row.
 TABLE: dict[str, dict[str, Settings]] = {
     "basics": {
         "quick": Settings(image_size=64, train_images=512, val_images=64, width=16,
                           epochs=12, batch_size=16, lr=3e-3),
         "full": Settings(image_size=128, train_images=4000, val_images=400, width=32,
                          epochs=20, batch_size=32, lr=1e-3),
+    },
+    # Chapter 2 ("fcn"): FCN-32s/16s/8s, narrow in quick, compared on the same data.
+    "fcn": {
+        "quick": Settings(image_size=64, train_images=512, val_images=64, width=8,
+                          epochs=8, batch_size=16, lr=3e-3),
+        "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
+                         epochs=30, batch_size=16, lr=1e-4),
+    },
+    # Chapter 3 ("segnet"): SegNet with pooling indices against plain up-sampling.
+    "segnet": {
+        "quick": Settings(image_size=64, train_images=512, val_images=64, width=8,
+                          epochs=8, batch_size=16, lr=3e-3),
+        "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
+                         epochs=30, batch_size=16, lr=1e-3),
+    },
+    # Chapter 4 ("unet"): U-Net on real microscopy; image_size is the training tile.
+    "unet": {
+        "quick": Settings(image_size=128, train_images=256, val_images=64, width=8,
+                          epochs=10, batch_size=8, lr=2e-3),
+        "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
+                         epochs=40, batch_size=8, lr=1e-4),
     },
 }
 
@@ -67,5 +88,30 @@ def table_markdown() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m coursekit.profiles: the table for book/profiles.md
-    print(table_markdown())
+_BEGIN = "<!-- profile-table: made by `python -m coursekit.profiles`; a test keeps it equal to the code -->"
+_END = "<!-- end profile-table -->"
+
+
+def write_page(path) -> None:
+    """Replace the table between the markers of the appendix page ``path`` (written atomically)."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text()
+    if _BEGIN not in text or _END not in text:
+        raise ValueError(f"{path}: the profile-table markers are missing; expected {_BEGIN!r} ... {_END!r}")
+    head, rest = text.split(_BEGIN, 1)
+    tail = rest.split(_END, 1)[1]
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(f"{head}{_BEGIN}\n{table_markdown()}\n{_END}{tail}")
+    os.replace(temporary, path)
+
+
+if __name__ == "__main__":  # python -m coursekit.profiles [page.md]: print the table, or rewrite it in the page
+    import sys
+
+    if len(sys.argv) > 1:
+        write_page(sys.argv[1])
+    else:
+        print(table_markdown())

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["add_legend", "blend", "colorize_mask", "legend_handles",
+           "overlay_mask", "palette", "plot_confusion_matrix", "plot_history", "show_grid"]
+
 # Class 0 (usually background) is black; then a qualitative palette whose
 # neighbouring colours are easy to tell apart.
 _QUALITATIVE = ["#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4",

@@ -1,0 +1,5 @@
+"""Figures for chapter 2 (FCN)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

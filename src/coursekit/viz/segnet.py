@@ -1,0 +1,5 @@
+"""Figures for chapter 3 (SegNet)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
