@@ -1,7 +1,8 @@
 # The course's commands.  Every target installs what it needs into .venv first.
 #   make book   install, execute every chapter, build the site into _build/html
 #   make test   install, run every test (units, chapters under torch and keras, the book build)
-#   make lint   ruff over the package, tests and benchmarks
+#   make lint   ruff over the package, tests, benchmarks and tools
+#   make student  the student edition: student/notebooks, every solution replaced by a stub
 
 PYTHON ?= python3
 VENV   := .venv
@@ -16,7 +17,7 @@ export COURSEKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install book test lint sync lab clean
+.PHONY: install book test lint student sync lab clean
 
 install: $(STAMP)
 
@@ -36,7 +37,10 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks book/_ext
+	$(VENV)/bin/ruff check src tests benchmarks tools book/_ext
+
+student: install
+	$(PY) tools/student_edition.py notebooks student/notebooks
 
 sync: install
 	$(PY) -m coursekit.profiles book/profiles.md

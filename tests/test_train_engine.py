@@ -304,6 +304,7 @@ def test_the_progress_bar_shows_the_loss_and_leaves_one_line_per_epoch(data, mon
     out, err = capsys.readouterr()
     assert [line.split(" - ")[0] for line in out.splitlines()] == ["epoch 1/2", "epoch 2/2"]
     assert "loss=" in err and "4/4" in err  # tqdm's bar, with the running loss, on stderr
+    assert "miou=" in err  # and the running training scores
     train.fit(new_model("torch"), *data, epochs=1, **FIT)  # verbose=False: nothing at all
     assert capsys.readouterr() == ("", "")
 

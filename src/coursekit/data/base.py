@@ -16,7 +16,9 @@ class ArrayDataset:
     (``num_classes×3`` uint8).  ``source`` says where the data came from:
     ``disk``, ``download``, ``sample`` or ``synthetic``.  ``instances``, where
     present, numbers each object (1, 2, ...) so that touching objects of one
-    class stay apart.
+    class stay apart.  ``weight_maps``, where set, weighs each pixel's loss
+    when :func:`coursekit.train.fit` trains with ``loss="weighted_cross_entropy"``
+    (for example :func:`coursekit.losses.unet_weight_map` of the instances).
     """
 
     images: np.ndarray
@@ -25,6 +27,7 @@ class ArrayDataset:
     palette: np.ndarray
     source: str
     instances: np.ndarray | None = None  # N×H×W instance ids (0 = none), where the data has them
+    weight_maps: np.ndarray | None = None  # N×H×W per-pixel loss weights (chapter 4), used by train.fit
 
     def __post_init__(self):
         if self.images.ndim != 4:
@@ -32,8 +35,10 @@ class ArrayDataset:
         if self.masks.shape != self.images.shape[:3]:
             raise ValueError(f"masks have shape {self.masks.shape}, images {self.images.shape}: "
                              "every image needs a mask of its own height and width")
-        if self.instances is not None and self.instances.shape != self.masks.shape:
-            raise ValueError(f"instances have shape {self.instances.shape}, masks {self.masks.shape}")
+        for column in ("instances", "weight_maps"):
+            values = getattr(self, column)
+            if values is not None and values.shape != self.masks.shape:
+                raise ValueError(f"{column} have shape {values.shape}, masks {self.masks.shape}")
         if len(self.palette) < len(self.classes):
             raise ValueError(f"palette has {len(self.palette)} colours for {len(self.classes)} classes")
 

@@ -3,10 +3,12 @@
 Taught in chapter 1 (Training) and used by every later chapter.  The framework
 is read off the model, the arguments are the same, and the history has the
 same keys for both: ``loss`` (mean training loss over the epoch's batches)
-and, when validation data is given, ``val_loss`` and ``val_<metric>`` for each
-metric.  Checkpoints (``checkpoint_dir``) let a run that was cut off, as a
-Colab runtime is, continue where it stopped with the same result as if it had
-never stopped.
+and the epoch's confusion-matrix metrics of those batches (``miou``, ``dice``,
+``pixel_accuracy``: as the model scored while it trained), then, when
+validation data is given, ``val_loss`` and ``val_<metric>`` for each metric.
+Checkpoints (``checkpoint_dir``) let a run that was cut off, as a Colab
+runtime is, continue where it stopped with the same result as if it had never
+stopped.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch
     continues from the last saved epoch and ends exactly as an uninterrupted
     run would (same device, same seeds); ``resume=False`` starts afresh.  A
     Google Drive folder keeps checkpoints across Colab sessions.
+
+    ``loss="weighted_cross_entropy"`` weighs every pixel's cross-entropy by a
+    weight map (chapter 4: :func:`coursekit.losses.unet_weight_map`): the
+    training data then carries ``weight_maps`` (an ``ArrayDataset`` field, or an
+    ``(images, masks, weight_maps)`` triple).  Validation scores the model, not
+    the objective, so its ``val_loss`` is then the unweighted cross-entropy.
 
     A NaN or infinite training loss raises :class:`TrainingDiverged` naming the
     epoch and step; the state that produced it is not saved.

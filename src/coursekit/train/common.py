@@ -53,6 +53,21 @@ class TrainingDiverged(FloatingPointError):
             "grad_clip, or check the data for NaN values.")
 
 
+def training_scores(confusion: np.ndarray, metric_names) -> dict:
+    """The confusion-matrix metrics of the training batches of one epoch.
+
+    They are scored as the batches go, in training mode and while the weights
+    change, as Keras reports training metrics; boundary metrics (per image)
+    would cost a pass of their own and are kept for validation.
+    """
+    return {name: METRICS[name](confusion) for name in metric_names if name in METRICS}
+
+
+def training_classes(num_classes: int | None, channels: int) -> int:
+    """Classes of the training confusion matrix: the data's, or the model's outputs (one channel: two)."""
+    return num_classes or max(channels, 2)
+
+
 def check_metrics(names) -> tuple[str, ...]:
     if isinstance(names, str):
         names = (names,)
@@ -63,7 +78,12 @@ def check_metrics(names) -> tuple[str, ...]:
 
 
 class History(dict):
-    """Per-epoch values by name (``loss``, ``val_loss``, ``val_miou``, ...), as lists of floats."""
+    """Per-epoch values by name, as lists of floats.
+
+    ``loss`` and the confusion-matrix metrics (``miou``, ``dice``, ...) of the
+    training batches, then ``val_loss`` and ``val_<metric>`` for every metric
+    when there is validation data.
+    """
 
     def add(self, values: dict) -> None:
         for key, value in values.items():
@@ -150,26 +170,52 @@ class Arrays:
     images: np.ndarray
     masks: np.ndarray
     num_classes: int | None
+    weight_maps: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
 
 
 def as_arrays(data, name: str) -> Arrays:
-    """Accept an :class:`~coursekit.data.ArrayDataset` or an ``(images, masks)`` pair; check their shapes."""
+    """Accept an :class:`~coursekit.data.ArrayDataset`, an ``(images, masks)`` pair or an
+    ``(images, masks, weight_maps)`` triple; check their shapes."""
+    weights = None
     if hasattr(data, "images") and hasattr(data, "masks"):
         images, masks, classes = data.images, data.masks, getattr(data, "num_classes", None)
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        (images, masks), classes = data, None
+        weights = getattr(data, "weight_maps", None)
+    elif isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        (images, masks, *rest), classes = data, None
+        weights = rest[0] if rest else None
     else:
-        raise TypeError(f"{name} must be an ArrayDataset or an (images, masks) pair, got {type(data).__name__}")
+        raise TypeError(f"{name} must be an ArrayDataset, an (images, masks) pair or an (images, masks, weight_maps) "
+                        f"triple, got {type(data).__name__}")
     images, masks = np.asarray(images), np.asarray(masks)
     if images.ndim != 4 or masks.shape != images.shape[:3]:
         raise ValueError(f"{name}: images must be N×H×W×C and masks N×H×W of the same N, H, W; "
                          f"got images {images.shape} and masks {masks.shape}")
+    if weights is not None:
+        weights = np.asarray(weights, np.float32)
+        if weights.shape != masks.shape:
+            raise ValueError(f"{name}: weight_maps must be N×H×W like the masks {masks.shape}, got {weights.shape}")
     if len(images) == 0:
         raise ValueError(f"{name} holds no images")
-    return Arrays(images, masks, classes)
+    return Arrays(images, masks, classes, weights)
+
+
+WEIGHTED_LOSS = "weighted_cross_entropy"
+
+
+def check_weighting(loss, train: Arrays) -> bool:
+    """Whether training weighs pixels; refuses a weighted loss without maps and maps without a weighted loss."""
+    weighted = train.weight_maps is not None
+    if loss == WEIGHTED_LOSS and not weighted:
+        raise ValueError(f"loss={WEIGHTED_LOSS!r} needs a weight per pixel: give train_data weight_maps (an "
+                         "ArrayDataset with weight_maps, or an (images, masks, weight_maps) triple; "
+                         "coursekit.losses.unet_weight_map makes the U-Net paper's)")
+    if weighted and loss != WEIGHTED_LOSS:
+        raise ValueError(f"train_data carries weight_maps but loss {loss!r} does not use them: pass "
+                         f"loss={WEIGHTED_LOSS!r}, or drop the weight maps")
+    return weighted
 
 
 # --- Options --------------------------------------------------------------------------
@@ -356,7 +402,9 @@ class Trainer:
 
     ``step(index)`` trains on one batch and returns a handle on its loss;
     ``floats(handles)`` turns handles into Python floats (torch waits for the
-    device here, so it does so only every ``sync_every`` steps).
+    device here, so it does so only every ``sync_every`` steps).  Each step also
+    adds the batch's predictions to a confusion matrix kept on the device, read
+    once per epoch by ``training_confusion()``.
     """
 
     framework = ""
@@ -367,6 +415,8 @@ class Trainer:
     def train_mode(self) -> None: ...
     def step(self, index: np.ndarray): ...
     def floats(self, handles: list) -> list[float]: ...
+    def reset_training_confusion(self) -> None: ...
+    def training_confusion(self) -> np.ndarray: ...
     def validate(self) -> dict: ...
     def save(self, directory: Path, state: dict) -> Path: ...
     def load(self, directory: Path) -> dict | None: ...
@@ -401,6 +451,7 @@ def run(trainer: Trainer, train: Arrays, has_val: bool, opts: Options) -> Histor
         trainer.train_mode()
         trainer.set_lr(schedule.lr(epoch, 1))
         total, seen, pending = 0.0, 0, []
+        trainer.reset_training_confusion()
         bar = progress_bar(steps, f"epoch {epoch:>{width}}/{opts.epochs}", opts.verbose)
         try:
             for step, index in enumerate(batches(len(train), opts.batch_size, shuffle), start=1):
@@ -414,11 +465,14 @@ def run(trainer: Trainer, train: Arrays, has_val: bool, opts: Options) -> Histor
                         total += value * size
                         seen += size
                     pending = []
-                    bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+                    if not isinstance(bar, _NoBar):  # running scores cost a copy from the device: only when shown
+                        running = training_scores(trainer.training_confusion(), opts.metrics)
+                        bar.set_postfix(loss=f"{total / seen:.4f}", **{k: f"{v:.3f}" for k, v in running.items()},
+                                        refresh=False)
                 bar.update(1)
         finally:
             bar.close()
-        values = {"loss": total / seen}
+        values = {"loss": total / seen, **training_scores(trainer.training_confusion(), opts.metrics)}
         if has_val:
             values.update({f"val_{k}": v for k, v in trainer.validate().items()})
         history.add(values)

@@ -12,10 +12,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..losses import get_loss
+from ..losses import get_loss, weighted_cross_entropy
 from ..runtime import import_tensorflow
 from . import checkpoint
-from .common import Evaluation, Options, Trainer, as_arrays, check_checkpoint_dir, check_metrics, run
+from .common import (
+    Evaluation,
+    Options,
+    Trainer,
+    as_arrays,
+    check_checkpoint_dir,
+    check_metrics,
+    check_weighting,
+    run,
+    training_classes,
+)
 
 import_tensorflow()  # before Keras, so TensorFlow's start-up noise stays out of the chapter
 
@@ -45,8 +55,50 @@ def _check_amp(model, amp: str) -> None:
                          "'float32' or pass amp='auto'")
 
 
+class TrainingConfusion(keras.metrics.Metric):
+    """The confusion matrix of the training batches, counted inside Keras' compiled step.
+
+    Its result is the pixel accuracy, which Keras' logs show; the engine reads
+    the whole matrix once per epoch.
+    """
+
+    def __init__(self, num_classes: int, name: str = "training_confusion"):
+        super().__init__(name=name)
+        self.num_classes = num_classes
+        self.counts = self.add_variable(shape=(num_classes * num_classes,), initializer="zeros", dtype="int64",
+                                        name="counts")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        k = self.num_classes
+        ops = keras.ops
+        if y_pred.shape[-1] == 1:
+            predicted = ops.cast(y_pred[..., 0] > 0, "int64")
+        else:
+            predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int64")
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 2 and y_pred.shape[-1] != 1:
+            y_true = y_true[..., 0]  # a weighted loss's target: mask and weight map stacked
+        target = ops.cast(ops.reshape(y_true, ops.shape(predicted)), "int64")
+        valid = ops.logical_and(target >= 0, target < k)  # ignore_index pixels are not scored
+        index = ops.where(valid, target * k + predicted, k * k)  # invalid pixels land in a bin that is dropped
+        counts = ops.bincount(ops.reshape(index, (-1,)), minlength=k * k + 1)[: k * k]
+        self.counts.assign_add(ops.cast(counts, "int64"))
+
+    def result(self):
+        matrix = keras.ops.reshape(self.counts, (self.num_classes, self.num_classes))
+        total = keras.ops.maximum(keras.ops.sum(matrix), 1)
+        return keras.ops.cast(keras.ops.trace(matrix), "float32") / keras.ops.cast(total, "float32")
+
+    def reset_state(self):
+        self.counts.assign(keras.ops.zeros_like(self.counts))
+
+
 def _loss_fn(loss):
     return get_loss(loss, "keras") if isinstance(loss, str) else loss
+
+
+def _weighted_loss(y_true, y_pred):
+    """Keras passes one target: the mask and the weight map travel stacked on its last axis."""
+    return weighted_cross_entropy(y_pred, y_true[..., 0], y_true[..., 1])
 
 
 class KerasTrainer(Trainer):
@@ -55,9 +107,14 @@ class KerasTrainer(Trainer):
     def __init__(self, model, train, val, opts: Options):
         _check_amp(model, opts.amp)
         self.model, self.train, self.val, self.opts = model, train, val, opts
-        self.loss_fn = _loss_fn(opts.loss)
+        self.weighted = check_weighting(opts.loss, train)
+        # validation scores the model, not the training objective: unweighted cross-entropy
+        self.loss_fn = _weighted_loss if self.weighted else _loss_fn(opts.loss)
+        self.val_loss_fn = _loss_fn("cross_entropy") if self.weighted else self.loss_fn
         # a mixed_float16 model gets Keras' loss-scale optimiser from compile() itself
-        model.compile(optimizer=_optimizer(opts.optimizer, opts.lr, opts.grad_clip), loss=self.loss_fn)
+        self.confusion = TrainingConfusion(training_classes(train.num_classes, model.output_shape[-1]))
+        model.compile(optimizer=_optimizer(opts.optimizer, opts.lr, opts.grad_clip), loss=self.loss_fn,
+                      metrics=[self.confusion])
         self.optimizer = model.optimizer
 
     def seed(self, seed: int) -> None:
@@ -70,14 +127,25 @@ class KerasTrainer(Trainer):
         pass  # train_on_batch runs the layers in training mode
 
     def step(self, index: np.ndarray) -> float:
-        logs = self.model.train_on_batch(self.train.images[index], self.train.masks[index], return_dict=True)
+        # Keras 3 keeps metric state across train_on_batch calls: the confusion matrix sums the epoch
+        target = self.train.masks[index]
+        if self.weighted:
+            target = np.stack([target.astype(np.float32), self.train.weight_maps[index]], axis=-1)
+        logs = self.model.train_on_batch(self.train.images[index], target, return_dict=True)
         return float(logs["loss"])
+
+    def reset_training_confusion(self) -> None:
+        self.confusion.reset_state()
+
+    def training_confusion(self) -> np.ndarray:
+        k = self.confusion.num_classes
+        return np.asarray(self.confusion.counts.numpy()).reshape(k, k)
 
     def floats(self, handles: list) -> list[float]:
         return handles
 
     def validate(self) -> dict:
-        return evaluate(self.model, self.val, loss=self.loss_fn, metrics=self.opts.metrics,
+        return evaluate(self.model, self.val, loss=self.val_loss_fn, metrics=self.opts.metrics,
                         batch_size=self.opts.batch_size)
 
     def save(self, directory, state: dict):

@@ -8,14 +8,25 @@ checkpoint's tensors.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 import torch
 
-from ..losses import get_loss
+from ..losses import get_loss, weighted_cross_entropy
 from . import checkpoint
-from .common import Evaluation, Options, Trainer, as_arrays, check_checkpoint_dir, check_metrics, run
+from .common import (
+    Evaluation,
+    Options,
+    Trainer,
+    as_arrays,
+    check_checkpoint_dir,
+    check_metrics,
+    check_weighting,
+    run,
+    training_classes,
+)
 
 _OPTIMIZERS = {
     "adam": lambda params, lr: torch.optim.Adam(params, lr=lr, eps=1e-8),
@@ -51,6 +62,10 @@ def _loss_fn(loss):
     return get_loss(loss, "torch") if isinstance(loss, str) else loss
 
 
+def _weighted_loss(logits, target, weight_maps):
+    return weighted_cross_entropy(logits, target, weight_maps)
+
+
 def amp_dtype(amp: str, device: torch.device):
     """The autocast dtype for ``amp`` on ``device``, or ``None`` for full precision.
 
@@ -73,7 +88,10 @@ class TorchTrainer(Trainer):
             model.to(opts.device)
         self.model, self.train, self.val, self.opts = model, train, val, opts
         self.device = _device_of(model)
-        self.loss_fn = _loss_fn(opts.loss)
+        self.weighted = check_weighting(opts.loss, train)
+        # validation scores the model, not the training objective: unweighted cross-entropy
+        self.loss_fn = _weighted_loss if self.weighted else _loss_fn(opts.loss)
+        self.val_loss_fn = _loss_fn("cross_entropy") if self.weighted else self.loss_fn
         self.dtype = amp_dtype(opts.amp, self.device)
         # fp16's narrow range needs the loss scaled so small gradients do not vanish; bf16 does not
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
@@ -91,10 +109,12 @@ class TorchTrainer(Trainer):
                               "torch.compile", stacklevel=4)
         self.optimizer = _OPTIMIZERS[opts.optimizer](model.parameters(), opts.lr)
         self.sync_every = 1 if self.device.type == "cpu" else 16  # a .item() per step would stall the GPU queue
-        self.images, self.masks = train.images, train.masks
-        if self.device.type == "cuda" and train.images.nbytes + train.masks.nbytes < _ON_DEVICE_BYTES:
-            self.images = torch.from_numpy(np.ascontiguousarray(train.images)).to(self.device)
-            self.masks = torch.from_numpy(np.ascontiguousarray(train.masks)).to(self.device)
+        self.images, self.masks, self.weight_maps = train.images, train.masks, train.weight_maps
+        arrays = [a for a in (train.images, train.masks, train.weight_maps) if a is not None]
+        if self.device.type == "cuda" and sum(a.nbytes for a in arrays) < _ON_DEVICE_BYTES:
+            self.images, self.masks, self.weight_maps = (
+                None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+                for a in (train.images, train.masks, train.weight_maps))
 
     def seed(self, seed: int) -> None:
         torch.manual_seed(seed)  # seeds every CUDA device too
@@ -107,18 +127,22 @@ class TorchTrainer(Trainer):
         self.model.train()
 
     def _batch(self, index: np.ndarray):
+        """Images, masks and (weighted training only) weight maps of one batch, on the device."""
         if isinstance(self.images, torch.Tensor):
             at = torch.from_numpy(index).to(self.device, non_blocking=True)
             x = self.images[at].float().permute(0, 3, 1, 2)
-            return x if self.channels_last else x.contiguous(), self.masks[at]
+            extra = [self.weight_maps[at]] if self.weighted else []
+            return x if self.channels_last else x.contiguous(), self.masks[at], *extra
         x = _to_tensor(self.images[index], self.device, self.channels_last)
-        return x, torch.from_numpy(self.masks[index]).to(self.device)
+        extra = [torch.from_numpy(self.weight_maps[index]).to(self.device)] if self.weighted else []
+        return x, torch.from_numpy(self.masks[index]).to(self.device), *extra
 
     def step(self, index: np.ndarray) -> torch.Tensor:
-        x, y = self._batch(index)
+        x, y, *weight_maps = self._batch(index)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            value = self.loss_fn(self.step_model(x), y)
+            logits = self.step_model(x)
+            value = self.loss_fn(logits, y, *weight_maps)
         clip = self.opts.grad_clip
         if self.scaler is not None:
             self.scaler.scale(value).backward()
@@ -132,13 +156,32 @@ class TorchTrainer(Trainer):
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
+        self._count(logits.detach(), y)
         return value.detach()
+
+    def _count(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """Add the batch to the epoch's confusion matrix, on the device (no wait for the GPU)."""
+        if self.confusion is None:
+            k = training_classes(self.train.num_classes, logits.shape[1])
+            self.confusion = torch.zeros(k * k, dtype=torch.int64, device=logits.device)
+        k = math.isqrt(self.confusion.numel())
+        predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+        target = target.long()
+        valid = (target >= 0) & (target < k)  # ignore_index pixels are not scored
+        self.confusion += torch.bincount((target * k + predicted)[valid], minlength=k * k)
+
+    def reset_training_confusion(self) -> None:
+        self.confusion = None
+
+    def training_confusion(self) -> np.ndarray:
+        k = math.isqrt(self.confusion.numel())
+        return self.confusion.cpu().numpy().reshape(k, k)
 
     def floats(self, handles: list) -> list[float]:
         return torch.stack(handles).float().cpu().tolist()
 
     def validate(self) -> dict:
-        return evaluate(self.model, self.val, loss=self.loss_fn, metrics=self.opts.metrics,
+        return evaluate(self.model, self.val, loss=self.val_loss_fn, metrics=self.opts.metrics,
                         batch_size=self.opts.batch_size)
 
     def save(self, directory, state: dict):
