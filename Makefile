@@ -17,7 +17,7 @@ export COURSEKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install book test lint student sync lab clean
+.PHONY: install browser book test lint student sync lab clean
 
 install: $(STAMP)
 
@@ -33,7 +33,14 @@ $(STAMP): requirements-lock.txt pyproject.toml
 book: install
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-test: install
+# Debian's chromium, for the browser test of the built site (tests/test_site.py drives it with Playwright).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test of the site"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(PY) -m pytest
 
 lint: install

@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -21,3 +23,15 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Path:
+    """The book built as `make book` builds it (quick profile, torch), once per test session."""
+    out = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, COURSEKIT_FRAMEWORK="torch", COURSEKIT_PROFILE="quick")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
+                            capture_output=True, text=True, env=env, timeout=3600)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
+    return out / "_build" / "html"

@@ -1,25 +1,9 @@
 """The book builds with zero warnings, and its pages carry executed outputs."""
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 import yaml
 from conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, COURSEKIT_FRAMEWORK="torch", COURSEKIT_PROFILE="quick")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
-                            capture_output=True, text=True, env=env, timeout=1800)
-    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
-    return out / "_build" / "html"
 
 
 def toc_files():
@@ -47,7 +31,18 @@ def test_chapter_one_is_executed_with_figures_math_and_exercises(built):
         assert noise not in html, f"the chapter shows {noise!r}"
 
 
-def test_colab_launch_points_at_the_paired_notebook(built):
-    html = (built / "notebooks" / "01_segmentation_basics.html").read_text()
-    assert "colab.research.google.com/github/" in html
-    assert "notebooks/01_segmentation_basics.ipynb" in html
+COLAB = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/([^\"'<>\s)]+)")
+
+
+def test_every_colab_link_opens_an_ipynb_of_the_tree(built):
+    """The badge in each chapter and the theme's launch button both open the page's own .ipynb."""
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].removeprefix("https://github.com/")
+    for name in toc_files():
+        html = (built / f"{name}.html").read_text()
+        links = COLAB.findall(html)
+        if name.startswith("notebooks/"):
+            assert {path for _, path in links} == {f"{name}.ipynb"}, f"{name}: Colab links {links}"
+            assert len(links) >= 2, f"{name}: expected the badge and the launch button, found {links}"
+        for found_repo, path in links:
+            assert found_repo == repo, f"{name}: Colab link to another repository: {found_repo}"
+            assert path.endswith(".ipynb") and (ROOT / path).is_file(), f"{name}: Colab opens {path}, not in the tree"
