@@ -1,3 +1,5 @@
+import inspect
+
 import numpy as np
 import pytest
 
@@ -64,3 +66,29 @@ def test_an_unanswered_exercise_says_so():
 
     with pytest.raises(exercises.ExerciseFailed, match="not answered yet"):
         exercises.check_one_hot(stub)
+
+
+def test_an_answer_that_crashes_is_told_on_which_input():
+    with pytest.raises(exercises.ExerciseFailed, match=r"hidden case \d+ of \d+ raised") as failure:
+        exercises.check_one_hot(lambda mask, k: [][k])
+    assert "IndexError" in str(failure.value) and "input" in str(failure.value)
+    assert isinstance(failure.value.__cause__, IndexError)  # the student's own traceback stays reachable
+
+
+@pytest.mark.parametrize("name", [n for n in exercises.__all__ if n.startswith("check_")])
+def test_every_checker_says_a_stub_is_not_answered(name):
+    """The student edition's stubs: a function raising NotImplementedError, or an answer left as `...`."""
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    checker = getattr(exercises, name)
+    required = [p for p in inspect.signature(checker).parameters.values() if p.default is p.empty]
+    messages = []
+    for unanswered in (stub, ...):
+        try:
+            checker(*[unanswered] * len(required))
+        except exercises.ExerciseFailed as failure:
+            messages.append(str(failure))
+        except Exception as error:  # noqa: BLE001 - any other error is a checker that cannot handle a stub
+            messages.append(f"{type(error).__name__}: {error}")
+    assert any("not answered yet" in m for m in messages), messages

@@ -52,15 +52,24 @@ def _same(expected, got, tol: float) -> bool:
     return abs(got - expected) <= tol
 
 
+def check_answered(exercise: str, answer) -> None:
+    """For checkers that take a value (a predicted shape, a count): the student edition's stub is ``...``."""
+    if answer is ...:
+        raise ExerciseFailed(f"{exercise}: not answered yet (the answer is still `...`)")
+
+
 def _check(exercise: str, student_fn, cases, reference, tol: float = 1e-6) -> Passed:
     for number, args in enumerate(cases, 1):
         expected = reference(*args)
+        shown = "\n".join(f"  argument {i + 1}: {_describe(a)}" for i, a in enumerate(args))
         try:
             got = student_fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
         except NotImplementedError:
             raise ExerciseFailed(f"{exercise}: not answered yet (the function raises NotImplementedError)") from None
+        except Exception as err:  # the student's bug: say on which input, keep their traceback
+            raise ExerciseFailed(f"{exercise}: hidden case {number} of {len(cases)} raised "
+                                 f"{type(err).__name__}: {err}\ninput:\n{shown}") from err
         if not _same(expected, got, tol):
-            shown = "\n".join(f"  argument {i + 1}: {_describe(a)}" for i, a in enumerate(args))
             raise ExerciseFailed(f"{exercise}: hidden case {number} of {len(cases)} is wrong.\n"
                                  f"input:\n{shown}\nexpected: {_describe(expected)}\ngot: {_describe(got)}")
     return Passed(exercise, len(cases))
