@@ -37,6 +37,7 @@ def test_student_notebooks_hold_no_solution(edition, chapter):
     instructor = jupytext.read(chapter)
     student_md = (edition / chapter.name).read_text()
     student = jupytext.read(edition / chapter.name)
+    assert "colab.research.google.com/github/" not in student_md, "the badge would open the solutions"
     for directive in ("{solution-start}", "{solution-end}", "{solution}"):
         assert directive not in student_md, f"{chapter.name}: {directive} left in the student edition"
     answers = set().union(*[_solution_lines(c["source"]) for c in instructor.cells

@@ -12,7 +12,9 @@ paired ``NN_slug.md`` + ``NN_slug.ipynb`` in which
 - the prose of a gated solution (``{solution-start}`` ... ``{solution-end}``) and
   a whole ``{solution}`` directive (the answers to discussion exercises) are removed;
 - a cell that calls a checker (``exercises.check_*``) is tagged ``raises-exception``,
-  so "Run all" and nbval go on past an exercise not yet answered.
+  so "Run all" and nbval go on past an exercise not yet answered;
+- the "Open in Colab" badge is dropped: it opens the instructor notebook, solutions included.
+  Instructors who host the student edition add their own link.
 
 Each file is written to a temporary name and renamed, so an interrupted run leaves
 no half-written notebook.
@@ -91,6 +93,11 @@ def strip_solution_prose(text: str, state: dict) -> str:
     return "\n".join(out).strip("\n")
 
 
+def drop_colab_badge(text: str) -> str:
+    """The badge opens the instructor notebook on GitHub, solutions included: the student edition has none."""
+    return "\n".join(line for line in text.split("\n") if "colab.research.google.com/github/" not in line)
+
+
 def student_notebook(notebook, where: str):
     """The student edition of one jupytext notebook (a new object; the input is not changed)."""
     cells, state = [], {"open": False}
@@ -98,7 +105,7 @@ def student_notebook(notebook, where: str):
         cell = copy.deepcopy(cell)
         tags = cell.get("metadata", {}).get("tags", [])
         if cell["cell_type"] == "markdown":
-            cell["source"] = strip_solution_prose(cell["source"], state)
+            cell["source"] = drop_colab_badge(strip_solution_prose(cell["source"], state))
             if cell["source"].strip():
                 cells.append(cell)
             continue
