@@ -82,6 +82,16 @@ def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch
     Keras fixes precision when a model is built (``keras.mixed_precision``), so
     there ``amp`` only checks the model's policy, and ``device`` and
     ``compile`` are not needed.
+
+    Past one GPU (appendix): the same script started as ``torchrun
+    --nproc_per_node=N script.py`` trains a torch model data-parallel in N
+    processes, one per GPU, with ``DistributedDataParallel``; a Keras model
+    built inside ``with tf.distribute.MirroredStrategy().scope():`` trains on
+    all the strategy's GPUs.  Either way ``batch_size`` is the global batch,
+    which N must divide: each process or replica trains on its share, the
+    step and the history are those of the whole batch, and torch's first
+    process alone prints and writes checkpoints (see
+    :mod:`coursekit.train.distributed`, also for batch norm).
     """
     engine = _engine(model)  # refuses a model of neither framework before the options are checked
     opts = Options(loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, metrics=metrics,

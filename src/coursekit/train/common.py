@@ -155,6 +155,28 @@ def batches(n: int, batch_size: int, rng: np.random.Generator | None = None):
         yield order[start:start + batch_size]
 
 
+def check_split(examples: int, batch_size: int, processes: int) -> None:
+    """Refuse batches that ``processes`` data-parallel workers cannot share (appendix: Past one GPU).
+
+    ``batch_size`` is the global batch: each worker takes an equal share of it.
+    The epoch's last, smaller batch is shared as evenly as it goes, but every
+    worker needs at least one image of it.
+    """
+    if batch_size % processes:
+        raise ValueError(f"batch_size {batch_size} cannot be shared equally by {processes} data-parallel processes: "
+                         f"choose a multiple of {processes} (batch_size is the global batch, split among them)")
+    last = examples % batch_size
+    if 0 < last < processes:
+        raise ValueError(f"the last batch of each epoch holds {last} of the {examples} training images, too few for "
+                         f"{processes} data-parallel processes to get one each: choose a batch_size that divides "
+                         f"{examples} or leaves at least {processes}, or drop {last} image(s)")
+
+
+def share_of(index: np.ndarray, part: int, parts: int) -> np.ndarray:
+    """Contiguous share ``part`` of ``parts`` near-equal shares of one batch (equal when ``parts`` divides it)."""
+    return np.array_split(index, parts)[part]
+
+
 def epoch_line(epoch: int, epochs: int, values: dict, seconds: float) -> str:
     shown = " - ".join(f"{k} {v:.3f}" for k, v in values.items())
     return f"epoch {epoch:>{len(str(epochs))}}/{epochs} - {seconds:.1f}s - {shown}"
@@ -404,7 +426,9 @@ class Trainer:
     ``floats(handles)`` turns handles into Python floats (torch waits for the
     device here, so it does so only every ``sync_every`` steps).  Each step also
     adds the batch's predictions to a confusion matrix kept on the device, read
-    once per epoch by ``training_confusion()``.
+    once per epoch by ``training_confusion()``.  ``sum_over_processes(counts)``
+    adds up what each data-parallel process counted (appendix: Past one GPU);
+    one process has nothing to add.
     """
 
     framework = ""
@@ -420,6 +444,9 @@ class Trainer:
     def validate(self) -> dict: ...
     def save(self, directory: Path, state: dict) -> Path: ...
     def load(self, directory: Path) -> dict | None: ...
+
+    def sum_over_processes(self, counts: np.ndarray) -> np.ndarray:
+        return counts
 
 
 def _warn_changed(saved: dict, now: dict, path) -> None:
@@ -466,13 +493,15 @@ def run(trainer: Trainer, train: Arrays, has_val: bool, opts: Options) -> Histor
                         seen += size
                     pending = []
                     if not isinstance(bar, _NoBar):  # running scores cost a copy from the device: only when shown
+                        # (data-parallel: this process's shares only; the epoch's line sums all processes')
                         running = training_scores(trainer.training_confusion(), opts.metrics)
                         bar.set_postfix(loss=f"{total / seen:.4f}", **{k: f"{v:.3f}" for k, v in running.items()},
                                         refresh=False)
                 bar.update(1)
         finally:
             bar.close()
-        values = {"loss": total / seen, **training_scores(trainer.training_confusion(), opts.metrics)}
+        confusion = trainer.sum_over_processes(trainer.training_confusion())
+        values = {"loss": total / seen, **training_scores(confusion, opts.metrics)}
         if has_val:
             values.update({f"val_{k}": v for k, v in trainer.validate().items()})
         history.add(values)

@@ -6,6 +6,13 @@ state in ways a checkpoint cannot restore exactly, so the shared loop
 same batches in the same order as torch, the same history, the same
 checkpoints and resume.  Keras compiles the step itself (with XLA where it
 can), so ``compile`` and ``device`` are not needed here.
+
+A model built inside a ``tf.distribute.MirroredStrategy`` scope trains on all
+the strategy's devices (appendix: Past one GPU): each replica gets a
+contiguous share of every batch, and Keras averages their gradients.  That is
+the whole batch's step when the shares are equal; an epoch's last batch that
+does not split evenly weighs its replicas' shares equally (torch's engine
+weighs them by size).
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ from .common import (
     as_arrays,
     check_checkpoint_dir,
     check_metrics,
+    check_split,
     check_weighting,
     run,
+    share_of,
     training_classes,
 )
 
@@ -59,7 +68,9 @@ class TrainingConfusion(keras.metrics.Metric):
     """The confusion matrix of the training batches, counted inside Keras' compiled step.
 
     Its result is the pixel accuracy, which Keras' logs show; the engine reads
-    the whole matrix once per epoch.
+    the whole matrix once per epoch and clears it with :meth:`clear`.  Under a
+    distribution strategy each replica counts its share; reading the counts
+    sums the replicas'.
     """
 
     def __init__(self, num_classes: int, name: str = "training_confusion"):
@@ -89,6 +100,9 @@ class TrainingConfusion(keras.metrics.Metric):
         return keras.ops.cast(keras.ops.trace(matrix), "float32") / keras.ops.cast(total, "float32")
 
     def reset_state(self):
+        pass  # Keras resets compiled metrics at every train_on_batch; the matrix must sum the whole epoch
+
+    def clear(self):
         self.counts.assign(keras.ops.zeros_like(self.counts))
 
 
@@ -101,6 +115,21 @@ def _weighted_loss(y_true, y_pred):
     return weighted_cross_entropy(y_pred, y_true[..., 0], y_true[..., 1])
 
 
+def _per_example(loss):
+    """``loss`` returned once per image, for training under a distribution strategy.
+
+    Replicas add up their gradients, so Keras divides each replica's loss by
+    their number, but only when it reduces the loss itself (Keras 3.15's
+    ``reduce_values`` leaves a loss that is already one number alone, as
+    coursekit's are); the same value for every image reduces to the same mean.
+    """
+    def per_example(y_true, y_pred):
+        value = loss(y_true, y_pred)
+        return value if len(value.shape) else value * keras.ops.ones(keras.ops.shape(y_pred)[:1], value.dtype)
+
+    return per_example
+
+
 class KerasTrainer(Trainer):
     framework = "keras"
 
@@ -111,11 +140,21 @@ class KerasTrainer(Trainer):
         # validation scores the model, not the training objective: unweighted cross-entropy
         self.loss_fn = _weighted_loss if self.weighted else _loss_fn(opts.loss)
         self.val_loss_fn = _loss_fn("cross_entropy") if self.weighted else self.loss_fn
-        # a mixed_float16 model gets Keras' loss-scale optimiser from compile() itself
-        self.confusion = TrainingConfusion(training_classes(train.num_classes, model.output_shape[-1]))
-        model.compile(optimizer=_optimizer(opts.optimizer, opts.lr, opts.grad_clip), loss=self.loss_fn,
-                      metrics=[self.confusion])
+        # the strategy the model was built under (or none): Keras wants optimiser and metric made in its scope
+        self.strategy = model.distribute_strategy
+        self.replicas = self.strategy.num_replicas_in_sync
+        with self.strategy.scope():
+            # a mixed_float16 model gets Keras' loss-scale optimiser from compile() itself
+            self.confusion = TrainingConfusion(training_classes(train.num_classes, model.output_shape[-1]))
+            model.compile(optimizer=_optimizer(opts.optimizer, opts.lr, opts.grad_clip),
+                          loss=_per_example(self.loss_fn) if self.replicas > 1 else self.loss_fn,
+                          metrics=[self.confusion])
         self.optimizer = model.optimizer
+        if self.replicas > 1:
+            check_split(len(train), opts.batch_size, self.replicas)
+            # Keras 3 builds the compiled loss and metrics from the first batch's shapes, which per-replica values
+            # lack: one plain batch builds them (its counts are cleared when the first epoch starts)
+            model.test_on_batch(*self._batch(np.arange(1)))
 
     def seed(self, seed: int) -> None:
         keras.utils.set_random_seed(seed)
@@ -126,16 +165,29 @@ class KerasTrainer(Trainer):
     def train_mode(self) -> None:
         pass  # train_on_batch runs the layers in training mode
 
-    def step(self, index: np.ndarray) -> float:
-        # Keras 3 keeps metric state across train_on_batch calls: the confusion matrix sums the epoch
+    def _batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         target = self.train.masks[index]
         if self.weighted:
             target = np.stack([target.astype(np.float32), self.train.weight_maps[index]], axis=-1)
-        logs = self.model.train_on_batch(self.train.images[index], target, return_dict=True)
+        return self.train.images[index], target
+
+    def _per_replica(self, values: np.ndarray):
+        """Each replica's contiguous share of ``values``, made on its device."""
+        def share(context):
+            part = share_of(values, context.replica_id_in_sync_group, context.num_replicas_in_sync)
+            return keras.ops.convert_to_tensor(part)
+
+        return self.strategy.experimental_distribute_values_from_function(share)
+
+    def step(self, index: np.ndarray) -> float:
+        images, target = self._batch(index)
+        if self.replicas > 1:
+            images, target = self._per_replica(images), self._per_replica(target)
+        logs = self.model.train_on_batch(images, target, return_dict=True)
         return float(logs["loss"])
 
     def reset_training_confusion(self) -> None:
-        self.confusion.reset_state()
+        self.confusion.clear()
 
     def training_confusion(self) -> np.ndarray:
         k = self.confusion.num_classes

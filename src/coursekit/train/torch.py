@@ -100,10 +100,10 @@ class TorchTrainer(Trainer):
             isinstance(m, torch.nn.Conv2d) for m in model.modules())
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.step_model = model
+        self.step_model = self._wrap(model)
         if opts.compile:
             if self.device.type == "cuda":
-                self.step_model = torch.compile(model)
+                self.step_model = torch.compile(self.step_model)
             else:
                 warnings.warn(f"compile=True is used on a GPU only; training on {self.device.type} without "
                               "torch.compile", stacklevel=4)
@@ -137,12 +137,23 @@ class TorchTrainer(Trainer):
         extra = [torch.from_numpy(self.weight_maps[index]).to(self.device)] if self.weighted else []
         return x, torch.from_numpy(self.masks[index]).to(self.device), *extra
 
+    def _wrap(self, model):
+        """The module that runs the training step: the model itself in one process."""
+        return model
+
+    def _share(self, index: np.ndarray) -> tuple[np.ndarray, float]:
+        """The images this process trains on and the weight of their loss: all of them, 1, in one process."""
+        return index, 1.0
+
     def step(self, index: np.ndarray) -> torch.Tensor:
+        index, weight = self._share(index)
         x, y, *weight_maps = self._batch(index)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             logits = self.step_model(x)
             value = self.loss_fn(logits, y, *weight_maps)
+            if weight != 1:  # an unequal share of a data-parallel batch (distributed.py)
+                value = value * weight
         clip = self.opts.grad_clip
         if self.scaler is not None:
             self.scaler.scale(value).backward()
@@ -210,9 +221,13 @@ class TorchTrainer(Trainer):
 
 
 def fit(model, train_data, val_data, opts: Options):
+    from . import distributed  # here, not at the top: distributed.py builds on TorchTrainer
+
     train = as_arrays(train_data, "train_data")
     val = as_arrays(val_data, "val_data") if val_data is not None else None
-    return run(TorchTrainer(model, train, val, opts), train, val is not None, opts)
+    engine = distributed.DistributedTrainer if distributed.launched() else TorchTrainer
+    trainer = engine(model, train, val, opts)
+    return run(trainer, train, val is not None, trainer.opts)  # data-parallel, only the first process prints
 
 
 @torch.no_grad()

@@ -1,14 +1,15 @@
 """Pictures for the course: masks, overlays, training curves, and the figures that explain each architecture.
 
-``core`` (chapter 1) draws images, masks and training; ``fcn``, ``segnet`` and
-``unet`` hold the diagrams of chapters 2 to 4.  Notebooks call them all as
+``core`` (chapter 1) draws images, masks and training; ``fcn``, ``segnet``,
+``unet`` and ``medical`` hold the figures of chapters 2 to 5.  Notebooks call them all as
 ``viz.<name>``.
 """
 
-from . import core, fcn, segnet, unet
+from . import core, fcn, medical, segnet, unet
 from .core import *  # noqa: F403
 from .fcn import *  # noqa: F403
+from .medical import *  # noqa: F403
 from .segnet import *  # noqa: F403
 from .unet import *  # noqa: F403
 
-__all__ = [*core.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__]
+__all__ = [*core.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__, *medical.__all__]
