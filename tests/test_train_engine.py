@@ -360,3 +360,11 @@ def test_boundary_scores_combine_batches_per_image():
         for start in range(0, images, 2):
             acc.update(predicted[start:min(start + 2, images)], target[start:min(start + 2, images)])
         assert acc.result((name,), with_loss=False)[name] == pytest.approx(whole[name])
+
+
+def test_class_indices_equal_argmax_ties_included():
+    from coursekit.train.torch import class_indices
+
+    logits = torch.randn(3, 5, 7, 9)
+    logits[:, 3] = logits[:, 1]  # ties between channels 1 and 3: the first one wins, as with argmax
+    assert torch.equal(class_indices(logits), logits.argmax(1))

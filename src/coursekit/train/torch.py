@@ -53,6 +53,15 @@ def _to_tensor(images: np.ndarray, device, channels_last: bool = False) -> torch
     return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float().to(device)
 
 
+def class_indices(logits: torch.Tensor) -> torch.Tensor:
+    """The class of highest score at each pixel of ``N×C×H×W`` logits (the first one on ties, as ``argmax``).
+
+    ``max(1).indices`` gives the same answer as ``argmax(1)`` several times faster on a CPU, where an
+    argmax across the channel axis of an ``N×C×H×W`` tensor walks memory with a large stride.
+    """
+    return logits.max(1).indices
+
+
 def _is_channels_last(model) -> bool:
     return any(p.ndim == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
                for p in model.parameters())
@@ -176,7 +185,7 @@ class TorchTrainer(Trainer):
             k = training_classes(self.train.num_classes, logits.shape[1])
             self.confusion = torch.zeros(k * k, dtype=torch.int64, device=logits.device)
         k = math.isqrt(self.confusion.numel())
-        predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(1)
+        predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else class_indices(logits)
         target = target.long()
         valid = (target >= 0) & (target < k)  # ignore_index pixels are not scored
         self.confusion += torch.bincount((target * k + predicted)[valid], minlength=k * k)
@@ -237,7 +246,7 @@ def _logits(model, images: np.ndarray) -> torch.Tensor:
 
 def _labels(logits: torch.Tensor) -> np.ndarray:
     """Class indices from logits: argmax over classes, or a 0.5 threshold for one channel."""
-    labels = (logits[:, 0] > 0) if logits.shape[1] == 1 else logits.argmax(1)
+    labels = (logits[:, 0] > 0) if logits.shape[1] == 1 else class_indices(logits)
     return labels.long().cpu().numpy()
 
 
