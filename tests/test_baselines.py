@@ -38,3 +38,15 @@ def test_baselines_refuse_mismatched_shapes():
         MajorityClass().fit(np.zeros((2, 4, 4, 1)), np.zeros((2, 4, 5), np.int64))
     with pytest.raises(ValueError, match="N×H×W×C"):
         OtsuThreshold().predict(np.zeros((4, 4)))
+
+
+def test_otsu_names_a_rare_dark_class_even_where_the_other_class_dominates_both_sides():
+    """ISBI 2012's case: cells outnumber membranes on the dark side too, yet the dark side is the membrane."""
+    rng = np.random.default_rng(2)
+    masks = np.ones((2, 40, 40), np.int64)
+    masks[:, ::5, :] = 0  # thin dark membranes: 20 % of the pixels
+    grey = np.where(masks == 0, 0.2, 0.8)
+    grey[:, 1::5, :] = grey[:, 2::5, :] = 0.2  # dark cell pixels: two thirds of the dark side is cell
+    images = (grey + rng.normal(0, 0.02, grey.shape))[..., None]
+    model = OtsuThreshold().fit(images, masks)
+    assert (model.dark_label_, model.bright_label_) == (0, 1)
