@@ -4,6 +4,7 @@ Fixtures are written into ``tmp_path`` with Pillow, tifffile and nibabel; the de
 data in ``../shared/data`` is used where present and skipped cleanly where not.
 """
 
+import gc
 import hashlib
 import random
 import re
@@ -116,6 +117,19 @@ def test_gif_gives_its_first_frame(tmp_path):
     frames = [Image.fromarray(binary(8, key)).convert("P") for key in (1, 5)]
     frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
     np.testing.assert_array_equal(read_mask(tmp_path / "two.gif"), binary(8, 1))
+
+
+def test_reading_a_multi_frame_file_leaves_it_closed(tmp_path):
+    """A file left open is closed only when collected, with a ResourceWarning (and, on PyPy, much later)."""
+    frames = [Image.fromarray(binary(8, key)).convert("P") for key in (1, 5)]
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "two.tif", save_all=True, append_images=frames[1:])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        kept = [read_mask(tmp_path / "two.gif"), read_image(tmp_path / "two.gif"), read_stack(tmp_path / "two.tif")]
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [str(w.message) for w in caught]
+    assert kept[2].shape[0] == 2
 
 
 def test_coloured_palette_png_keeps_its_indices(tmp_path):

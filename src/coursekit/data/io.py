@@ -65,6 +65,7 @@ def natural_key(text: str) -> list:
 # ---------------------------------------------------------------- Pillow
 
 def _open_pillow(path: Path):
+    """An opened Pillow image, its first frame decoded; use it in a ``with`` so the file is closed."""
     from PIL import Image
 
     try:
@@ -126,7 +127,8 @@ def read_image(path) -> np.ndarray:
         array = _read_tiff_page(path)
         if array is not None:
             return array
-    return _pillow_array(_open_pillow(path), for_mask=False)
+    with _open_pillow(path) as image:
+        return _pillow_array(image, for_mask=False)
 
 
 def read_mask(path) -> np.ndarray:
@@ -142,7 +144,8 @@ def read_mask(path) -> np.ndarray:
     if suffix_of(path) in (".tif", ".tiff"):
         array = _read_tiff_page(path)
     if array is None:
-        array = _pillow_array(_open_pillow(path), for_mask=True)
+        with _open_pillow(path) as image:
+            array = _pillow_array(image, for_mask=True)
     return as_label_image(array, path)
 
 
@@ -162,11 +165,11 @@ def read_stack(path) -> np.ndarray:
 
 
 def _read_stack_pillow(path: Path) -> np.ndarray:
-    image = _open_pillow(path)
     pages = []
-    for index in range(getattr(image, "n_frames", 1)):
-        image.seek(index)
-        pages.append(_pillow_array(image, for_mask=False))
+    with _open_pillow(path) as image:
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            pages.append(_pillow_array(image, for_mask=False))
     return np.stack(pages)
 
 
