@@ -3,6 +3,7 @@
 #   make test   install, run every test (units, chapters under torch and keras, the book build)
 #   make lint   ruff over the package, tests, benchmarks and tools
 #   make student  the student edition: student/notebooks, every solution replaced by a stub
+#   make bench  measure speed and memory (benchmarks/), write benchmarks/results/<machine>.json, rewrite book/performance.md
 
 PYTHON ?= python3
 VENV   := .venv
@@ -17,7 +18,7 @@ export COURSEKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install browser book test lint student sync lab clean
+.PHONY: install browser book test bench lint student sync lab clean
 
 install: $(STAMP)
 
@@ -43,6 +44,11 @@ browser:
 test: install browser
 	$(PY) -m pytest
 
+bench: install
+	$(PY) -m benchmarks $(BENCH_ARGS)
+	$(PY) -m benchmarks.page
+	$(PY) tools/instructor_guide.py book/instructor_guide.md
+
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks tools book/_ext
 
@@ -51,6 +57,7 @@ student: install
 
 sync: install
 	$(PY) -m coursekit.profiles book/profiles.md
+	$(PY) tools/instructor_guide.py book/instructor_guide.md
 	for f in notebooks/*.md book/*.md; do head -2 $$f | grep -q '^jupytext:' && $(VENV)/bin/jupytext --update --to ipynb $$f; done; true
 
 lab: install

@@ -43,6 +43,10 @@ def test_student_notebooks_hold_no_solution(edition, chapter):
     answers = set().union(*[_solution_lines(c["source"]) for c in instructor.cells
                             if "solution" in c["metadata"].get("tags", [])])
     assert answers, f"{chapter.name}: no cell tagged 'solution'"
+    # A fix shares most lines with the broken code the chapter shows; those lines give nothing away.
+    shown = set().union(*[_solution_lines(c["source"]) for c in instructor.cells
+                          if c["cell_type"] == "code" and "solution" not in c["metadata"].get("tags", [])])
+    answers -= shown
     for cell in student.cells:
         if cell["cell_type"] != "code":
             continue
@@ -76,10 +80,22 @@ def test_solution_markup_mistakes_are_reported_with_the_file(tmp_path):
     with pytest.raises(student_edition.EditionError, match="09_broken.md, cell .*must be tagged 'solution'"):
         student_edition.write_edition(tmp_path, tmp_path / "out")
     assert not (tmp_path / "out" / "09_broken.md").exists()
-    page.write_text(page.read_text().replace("answer = 42", "print(42)").replace(
-        "```{code-cell} ipython3\n", "```{code-cell} ipython3\n:tags: [solution]\n\n"))
-    with pytest.raises(student_edition.EditionError, match="nothing to stub"):
+    worked_step = "```{code-cell} ipython3\n:tags: [solution]\n\nprint(42)\n```\n"
+    page.write_text(f"---\n{header}---\n\n# Broken\n\n{worked_step}")
+    with pytest.raises(student_edition.EditionError, match="09_broken.md, cell .*nothing to stub"):
         student_edition.write_edition(tmp_path, tmp_path / "out")
+
+
+def test_a_worked_step_inside_a_hidden_solution_is_removed_with_it(tmp_path):
+    header = (ROOT / "notebooks" / CHAPTERS[0].name).read_text().split("---\n", 2)[1]
+    (tmp_path / "09_steps.md").write_text(
+        f"---\n{header}---\n\n# Steps\n\n```{{solution-start}} ex-x\n:class: dropdown\n```\n\nFirst look:\n\n"
+        "```{code-cell} ipython3\n:tags: [solution]\n\nprint('the shapes that give it away')\n```\n\n"
+        "```{code-cell} ipython3\n:tags: [solution]\n\nanswer = 42\n```\n\n```{solution-end}\n```\n")
+    student_edition.write_edition(tmp_path, tmp_path / "out")
+    text = (tmp_path / "out" / "09_steps.md").read_text()
+    assert "give it away" not in text and "First look" not in text and "42" not in text
+    assert "answer = ..." in text
 
 
 def test_stubs_keep_names_signatures_and_docstrings():

@@ -8,7 +8,9 @@ paired ``NN_slug.md`` + ``NN_slug.ipynb`` in which
 
 - a code cell tagged ``solution`` becomes a stub: each function keeps its name,
   arguments and docstring and raises ``NotImplementedError``; each assigned answer
-  becomes ``...``; imports stay;
+  becomes ``...``; imports stay.  A solution cell inside a gated solution that
+  defines and assigns nothing (a worked step, such as printing the shapes that
+  reveal a bug) is part of the answer and is removed with its prose;
 - the prose of a gated solution (``{solution-start}`` ... ``{solution-end}``) and
   a whole ``{solution}`` directive (the answers to discussion exercises) are removed;
 - a cell that calls a checker (``exercises.check_*``) is tagged ``raises-exception``,
@@ -47,8 +49,8 @@ def stub_function(node: ast.FunctionDef) -> ast.FunctionDef:
     return stub
 
 
-def stub_code(source: str, where: str) -> str:
-    """The stub a student fills in, from one solution cell's code."""
+def stub_code(source: str, where: str) -> str | None:
+    """The stub a student fills in, from one solution cell's code; None when there is nothing to stub."""
     try:
         tree = ast.parse(source)
     except SyntaxError as err:
@@ -63,8 +65,7 @@ def stub_code(source: str, where: str) -> str:
             node.value = ast.Constant(...)
             kept.append(node)
     if not kept:
-        raise EditionError(f"{where}: the solution cell defines no function and assigns no answer, so it has "
-                           "nothing to stub; a student would not know what to write")
+        return None
     body = ast.unparse(ast.Module(kept, []))
     return "# Your answer: replace the stub (the checker below tells you whether it is right).\n" + body
 
@@ -110,7 +111,14 @@ def student_notebook(notebook, where: str):
                 cells.append(cell)
             continue
         if SOLUTION_TAG in tags:
-            cell["source"] = stub_code(cell["source"], f"{where}, cell {number}")
+            stub = stub_code(cell["source"], f"{where}, cell {number}")
+            if stub is None and state["open"]:
+                continue  # a worked step of the hidden answer
+            if stub is None:
+                raise EditionError(f"{where}, cell {number}: the solution cell defines no function and assigns "
+                                   "no answer, so it has nothing to stub; a student would not know what to write "
+                                   "(a worked step belongs inside a {solution-start} ... {solution-end})")
+            cell["source"] = stub
         elif state["open"]:
             raise EditionError(f"{where}, cell {number}: a code cell inside a solution must be tagged "
                                f"'{SOLUTION_TAG}', or it would reach the student edition unchanged")

@@ -43,24 +43,33 @@ TABLE: dict[str, dict[str, Settings]] = {
     },
     # Chapter 2 ("fcn"): FCN-32s/16s/8s, narrow in quick, compared on the same data.
     "fcn": {
-        "quick": Settings(image_size=64, train_images=512, val_images=64, width=8,
-                          epochs=8, batch_size=16, lr=3e-3),
-        "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
-                         epochs=30, batch_size=16, lr=1e-4),
+        "quick": Settings(image_size=128, train_images=192, val_images=48, width=4,
+                          epochs=8, batch_size=8, lr=1e-3),
+        "full": Settings(image_size=256, train_images=1464, val_images=300, width=64,
+                         epochs=20, batch_size=8, lr=1e-4),
     },
     # Chapter 3 ("segnet"): SegNet with pooling indices against plain up-sampling.
     "segnet": {
-        "quick": Settings(image_size=64, train_images=512, val_images=64, width=8,
-                          epochs=8, batch_size=16, lr=3e-3),
+        "quick": Settings(image_size=64, train_images=512, val_images=64, width=16,
+                          epochs=8, batch_size=16, lr=5e-3),
         "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
                          epochs=30, batch_size=16, lr=1e-3),
     },
     # Chapter 4 ("unet"): U-Net on real microscopy; image_size is the training tile.
     "unet": {
-        "quick": Settings(image_size=128, train_images=256, val_images=64, width=8,
-                          epochs=10, batch_size=8, lr=2e-3),
-        "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
-                         epochs=40, batch_size=8, lr=1e-4),
+        "quick": Settings(image_size=128, train_images=256, val_images=10, width=8,
+                          epochs=12, batch_size=8, lr=3e-3),
+        "full": Settings(image_size=256, train_images=2000, val_images=10, width=64,
+                         epochs=20, batch_size=8, lr=1e-3),
+    },
+    # Chapter 5 ("medical"): a U-Net on one real DSB 2018 image, trained on tiles of its left part
+    # (image_size: the tile; train_images: tiles per epoch) and scored on its right part cut into
+    # val_images tiles, as medical work is scored.
+    "medical": {
+        "quick": Settings(image_size=64, train_images=192, val_images=32, width=8,
+                          epochs=6, batch_size=8, lr=3e-3),
+        "full": Settings(image_size=128, train_images=1000, val_images=32, width=32,
+                         epochs=30, batch_size=16, lr=1e-3),
     },
 }
 

@@ -1,5 +1,184 @@
-"""Checkers for chapter 3 (SegNet)."""
+"""Checkers for chapter 3 (SegNet): pooling that remembers, unpooling, SegNet's shapes, the seed's bug.
+
+Index convention, as PyTorch's ``MaxPool2d(return_indices=True)``: the
+position of a maximum is a flat index ``row * width + column`` into the
+plane that was pooled, and a tie goes to the first position in reading order.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy as np
+
+from .core import ExerciseFailed, Passed, _check, check_answered
+
+__all__ = ["check_max_pool_with_indices", "check_max_unpool", "check_segnet_shapes", "check_vgg_segnet_fix"]
+
+
+def _reference_pool(x):
+    height, width = x.shape
+    windows = x.reshape(height // 2, 2, width // 2, 2).transpose(0, 2, 1, 3).reshape(height // 2, width // 2, 4)
+    inside = windows.argmax(-1)
+    rows = 2 * np.arange(height // 2)[:, None] + inside // 2
+    columns = 2 * np.arange(width // 2)[None, :] + inside % 2
+    return windows.max(-1), rows * width + columns
+
+
+def _feature_maps(rng, shapes):
+    # distinct values, so every window has one maximum; negative ones too, so zero is no safe guess
+    return [rng.permutation(h * w).reshape(h, w).astype(np.float64) - h * w / 3 for h, w in shapes]
+
+
+_SHAPES = [(4, 4), (2, 6), (6, 2), (4, 8), (8, 6)]  # tall and wide ones show a swapped row and column
+
+
+def check_max_pool_with_indices(student_fn) -> Passed:
+    """Chapter 3, exercise "pooling that remembers": ``max_pool_with_indices(x)`` -> ``(values, indices)``.
+
+    ``x`` is one ``H×W`` plane with even sides; ``values`` the 2×2 maxima
+    (``H/2×W/2``), ``indices`` their flat positions ``row * W + column`` in ``x``.
+    """
+    rng = np.random.default_rng(303)
+    cases = [(m,) for m in _feature_maps(rng, _SHAPES)]
+    cases.insert(0, (np.array([[1.0, 6, 2, 1], [3, 2, 0, 4], [5, 1, 7, 3], [2, 0, 1, 8]]),))
+
+    def pair(*args):  # one array holding both answers, so the report shows both
+        values, indices = _reference_pool(*args)
+        return np.stack([values, indices.astype(np.float64)])
+
+    def student_pair(x):
+        got = student_fn(x)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise ExerciseFailed("max_pool_with_indices must return a pair (values, indices), "
+                                 f"got {type(got).__name__}")
+        values, indices = (np.asarray(g) for g in got)
+        if values.shape != indices.shape:
+            return np.asarray([values.ravel(), indices.ravel()], dtype=object)
+        return np.stack([values, indices.astype(np.float64)])
+
+    return _check("max_pool_with_indices (values stacked over indices)", student_pair, cases, pair)
+
+
+def check_max_unpool(student_fn) -> Passed:
+    """Chapter 3, exercise "unpooling": ``max_unpool(values, indices, shape)`` -> an array of ``shape``.
+
+    Each value goes to its flat index ``row * width + column`` in a plane of
+    ``shape`` (``(height, width)``); every other cell is zero.  ``shape`` is
+    given because an odd size cannot be recovered from the pooled one.
+    """
+    rng = np.random.default_rng(404)
+    cases = []
+    for x in _feature_maps(rng, _SHAPES):
+        values, indices = _reference_pool(x)
+        cases.append((values, indices, x.shape))
+    odd = rng.permutation(35).reshape(5, 7).astype(np.float64) + 1  # pooled from its even 4×6 corner
+    values, indices = _reference_pool(odd[:4, :6])
+    rows, columns = np.divmod(indices, 6)
+    cases.append((values, rows * 7 + columns, (5, 7)))
+
+    def reference(values, indices, shape):
+        out = np.zeros(shape)
+        out.flat[np.asarray(indices).ravel()] = np.asarray(values).ravel()
+        return out
+
+    return _check("max_unpool", student_fn, cases, reference)
+
+
+# --- Predict a shape ------------------------------------------------------------------
+
+SHAPES_QUESTION = {"batch": 2, "height": 224, "width": 320, "num_classes": 21}
+_VGG_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def segnet_shapes(batch: int, height: int, width: int, num_classes: int, pool: int = 3) -> dict:
+    """The shapes asked about, worked out from SegNet's architecture (a test checks them on the real model)."""
+    channels = _VGG_WIDTHS[pool - 1]
+    return {"indices": (batch, channels, height >> pool, width >> pool),
+            "unpooled": (batch, channels, height >> (pool - 1), width >> (pool - 1)),
+            "output": (batch, num_classes, height, width)}
+
+
+def _what_is_wrong(expected: tuple, got) -> str:
+    try:
+        got = tuple(int(g) for g in got)
+    except (TypeError, ValueError):
+        return f"give a tuple of four integers (N, C, H, W), got {got!r}"
+    if len(got) != 4:
+        return f"a torch tensor here has four axes (N, C, H, W), your answer has {len(got)}"
+    names = ("batch", "channels", "height", "width")
+    wrong = [name for name, e, g in zip(names, expected, got) if e != g]
+    if got == (expected[0], expected[1], expected[3], expected[2]):
+        return "height and width are swapped"
+    if got[1:] == (expected[2], expected[3], expected[1]):
+        return "channels come second in PyTorch (N, C, H, W), not last"
+    return "wrong " + " and ".join(wrong)
+
+
+def check_segnet_shapes(answer: dict) -> Passed:
+    """Chapter 3, exercise "predict SegNet's shapes": a dict of three (N, C, H, W) tuples.
+
+    The question: a full-width torch SegNet with 21 classes gets a batch of two
+    3×224×320 images.  Keys: ``"indices"`` (what the third pooling returns as
+    indices), ``"unpooled"`` (what the matching unpooling gives decoder stage
+    3), ``"output"`` (the logits).  A wrong entry is named with what is wrong
+    about it (batch, channels, height or width), not with the answer.
+    """
+    expected = segnet_shapes(**SHAPES_QUESTION)
+    check_answered("segnet_shapes", answer)
+    if not isinstance(answer, dict):
+        raise ExerciseFailed(f"segnet_shapes: give a dict with the keys {sorted(expected)}, "
+                             f"got {type(answer).__name__}")
+    missing = sorted(set(expected) - set(answer))
+    if missing:
+        raise ExerciseFailed(f"segnet_shapes: the answer lacks {missing}")
+    for key in expected:
+        check_answered(f"segnet_shapes[{key!r}]", answer[key])
+    problems = [f"  {key}: {_what_is_wrong(shape, answer[key])}" for key, shape in expected.items()
+                if tuple(answer[key]) != shape]
+    if problems:
+        raise ExerciseFailed("segnet_shapes: not yet right:\n" + "\n".join(problems))
+    return Passed("segnet_shapes", len(expected))
+
+
+# --- Debug the seed ---------------------------------------------------------------------
+
+_FIX_CASES = (((64, 64, 3), 4, 4), ((96, 64, 1), 2, 2), ((32, 128, 3), 21, 2))
+
+
+def _conv_output_shapes(model) -> list:
+    import keras
+
+    return sorted(tuple(layer.output.shape[1:]) for layer in model.layers
+                  if isinstance(layer, keras.layers.Conv2D))
+
+
+def check_vgg_segnet_fix(student_builder) -> Passed:
+    """Chapter 3, exercise "fix the seed": ``builder(input_shape, n_classes, width)`` -> a Keras model.
+
+    On hidden narrow cases the fixed model must return scores of the input's
+    height and width, have exactly the parameters of the seed as printed
+    (batch-norm statistics counted, as Keras' summary does), and run every
+    convolution at the same resolution as ``coursekit``'s VGG-SegNet: a model
+    resized to the right size only at the end does not pass.
+    """
+    from ..models import build, count_params
+
+    for number, (input_shape, n_classes, width) in enumerate(_FIX_CASES, 1):
+        case = f"case {number} of {len(_FIX_CASES)}: input_shape={input_shape}, n_classes={n_classes}, width={width}"
+        try:
+            model = student_builder(input_shape, n_classes, width)
+        except NotImplementedError:
+            raise ExerciseFailed("vgg_segnet fix: not answered yet (the builder raises NotImplementedError)") from None
+        reference = build("vgg_segnet", "keras", in_channels=input_shape[2], num_classes=n_classes,
+                          width=width, input_size=input_shape[:2])
+        got_shape = tuple(model.output.shape[1:])
+        if got_shape != (*input_shape[:2], n_classes):
+            raise ExerciseFailed(f"vgg_segnet fix, {case}: the output is {'×'.join(map(str, got_shape))}, "
+                                 f"expected {input_shape[0]}×{input_shape[1]}×{n_classes}")
+        got_params, expected_params = count_params(model, False), count_params(reference, False)
+        if got_params != expected_params:
+            raise ExerciseFailed(f"vgg_segnet fix, {case}: {got_params:,} parameters, expected {expected_params:,} "
+                                 "(the fix should not add or remove weights)")
+        if _conv_output_shapes(model) != _conv_output_shapes(reference):
+            raise ExerciseFailed(f"vgg_segnet fix, {case}: the output has the right size, but some convolutions "
+                                 "run at the wrong resolution (is the size repaired only at the end?)")
+    return Passed("vgg_segnet fix", len(_FIX_CASES))

@@ -1,5 +1,167 @@
-"""Checkers for chapter 4 (U-Net)."""
+"""Checkers for chapter 4 (U-Net): the unpadded U-Net's sizes, its shapes, the elastic warp, the border weights."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy as np
+
+from ..data.transforms import upsample_displacements, warp
+from ..losses import unet_weight_map
+from ..models.unet_sizes import _output_size_or_none
+from .core import ExerciseFailed, Passed, _check, check_answered
+
+__all__ = ["check_border_weights", "check_valid_output_size", "check_valid_unet_shapes", "check_warp_pair"]
+
+
+def check_valid_output_size(student_fn) -> Passed:
+    """Chapter 4, exercise "the unpadded U-Net's output size": ``valid_output_size(input_size, depth)``.
+
+    Returns the output height of the paper's U-Net (two unpadded 3×3
+    convolutions per level, 2×2 pooling, 2×2 up-convolutions) for an input of
+    ``input_size`` pixels, or ``None`` when the network cannot take it (a size
+    before a pooling is odd, or a map shrinks to nothing).
+    """
+    cases = [(572, 4), (188, 4), (508, 4), (700, 4), (573, 4), (570, 4), (124, 3), (92, 2), (60, 2),
+             (30, 1), (16, 1), (140, 4), (1000, 3), (17, 1)]
+    for number, (input_size, depth) in enumerate(cases, 1):
+        expected = _output_size_or_none(input_size, depth)
+        try:
+            got = student_fn(input_size, depth)
+        except NotImplementedError:
+            raise ExerciseFailed("valid_output_size: not answered yet (the function raises NotImplementedError)") \
+                from None
+        same = got is None if expected is None else (got is not None and not isinstance(got, bool)
+                                                     and float(got) == expected)
+        if not same:
+            raise ExerciseFailed(f"valid_output_size: hidden case {number} of {len(cases)} is wrong.\n"
+                                 f"input: input_size={input_size}, depth={depth}\n"
+                                 f"expected: {expected!r}\ngot: {got!r}")
+    return Passed("valid_output_size", len(cases))
+
+
+# The predict-a-shape exercise: the paper's network (depth 4, base width 64, one input
+# channel, two classes) in PyTorch on a 1×1×508×508 tile.
+_SHAPE_EXERCISE = {"input": (1, 1, 508, 508), "depth": 4, "base_width": 64, "num_classes": 2}
+
+
+def _valid_unet_shapes(input_shape, depth, base_width, num_classes):
+    n, _, size, _ = input_shape
+    for _ in range(depth):
+        size = (size - 4) // 2
+    size -= 4
+    bottom = (n, base_width * 2 ** depth, size, size)
+    output = (n, num_classes, _output_size_or_none(input_shape[2], depth), _output_size_or_none(input_shape[3], depth))
+    return bottom, output
+
+
+def check_valid_unet_shapes(bottom, output) -> Passed:
+    """Chapter 4, exercise "predict the shapes": the unpadded U-Net (depth 4, width 64, 2 classes) on 1×1×508×508.
+
+    ``bottom`` is the shape of the deepest level's output and ``output`` the
+    shape of the class scores, both as PyTorch tuples ``(N, C, H, W)``.
+    """
+    expected_bottom, expected_output = _valid_unet_shapes(**{
+        "input_shape": _SHAPE_EXERCISE["input"], "depth": _SHAPE_EXERCISE["depth"],
+        "base_width": _SHAPE_EXERCISE["base_width"], "num_classes": _SHAPE_EXERCISE["num_classes"]})
+    for what, expected, got in (("bottom", expected_bottom, bottom), ("output", expected_output, output)):
+        check_answered(f"valid_unet_shapes ({what})", got)
+        try:
+            got_tuple = tuple(int(d) for d in got)
+        except (TypeError, ValueError):
+            raise ExerciseFailed(f"valid_unet_shapes: {what} must be a tuple (N, C, H, W), got {got!r}") from None
+        if got_tuple == expected:
+            continue
+        hint = ""
+        if len(got_tuple) == 4 and got_tuple[1:] == (*expected[2:], expected[1]):
+            hint = " (that is channels last, as Keras has it; PyTorch puts channels second)"
+        elif len(got_tuple) == 4 and got_tuple[2] == _SHAPE_EXERCISE["input"][2] // (16 if what == "bottom" else 1):
+            hint = " (that is what a same-padded U-Net would give; these convolutions are unpadded)"
+        elif len(got_tuple) == 4 and got_tuple[2:] == expected[2:]:
+            hint = " (the height and width are right; count the channels again)"
+        elif len(got_tuple) == 4 and got_tuple[1] == expected[1]:
+            hint = " (the channels are right; walk the height through every convolution again)"
+        raise ExerciseFailed(f"valid_unet_shapes: the {what} shape is not {got_tuple}{hint}.\n"
+                             f"input: a tensor of shape {_SHAPE_EXERCISE['input']} into the paper's U-Net\n"
+                             f"expected: a different tuple\ngot: {got_tuple}")
+    return Passed("valid_unet_shapes", 2)
+
+
+def _warp_cases():
+    rng = np.random.default_rng(404)
+    cases = []
+    # pure shifts: one moves rows only, the other columns only, so swapped axes show at once
+    for dy, dx in ((3.0, 0.0), (0.0, -2.0)):
+        image = rng.uniform(size=(9, 11, 1)).astype(np.float32)
+        mask = rng.integers(0, 3, size=(9, 11))
+        field = np.stack([np.full((9, 11), dy), np.full((9, 11), dx)])
+        cases.append((image, mask, field))
+    # smooth random fields on blocky masks of three classes, as the chapter's augmentation makes
+    for shape, channels in (((12, 10), 1), ((16, 16), 3), ((10, 14), 1)):
+        image = rng.uniform(size=(*shape, channels)).astype(np.float32)
+        mask = np.kron(rng.integers(0, 3, size=(shape[0] // 2, shape[1] // 2)), np.ones((2, 2), np.int64))
+        field = upsample_displacements(rng.normal(0, 2.5, size=(2, 3, 3)), shape)
+        cases.append((image, mask, field))
+    return cases
+
+
+def check_warp_pair(student_fn) -> Passed:
+    """Chapter 4, exercise "debug the elastic deformation": ``warp_pair(image, mask, field)``.
+
+    Samples the image (``H×W×C``) bicubically and the mask (``H×W`` class
+    indices) by nearest neighbour at ``pixel + field``, where ``field[0]``
+    moves rows and ``field[1]`` columns, mirroring at the borders; the image is
+    clipped to its own range.  The same as :func:`coursekit.data.transforms.warp`.
+    """
+    cases = _warp_cases()
+    def image_of(image, mask, field):
+        return warp(image, mask, field)[0]
+
+    def mask_of(image, mask, field):
+        return warp(image, mask, field)[1]
+
+    def student_image(image, mask, field):
+        return np.asarray(student_fn(image, mask, field)[0])
+
+    def student_mask(image, mask, field):
+        got = np.asarray(student_fn(image, mask, field)[1])
+        invented = sorted(set(np.unique(got).tolist()) - set(np.unique(mask).tolist()))
+        if invented:
+            raise ExerciseFailed(f"warp_pair: the warped mask holds labels {invented} that the mask never had "
+                                 f"(it held {sorted(np.unique(mask).tolist())}); interpolating class indices "
+                                 "invents classes")
+        return got
+
+    _check("warp_pair (mask)", student_mask, cases, mask_of)
+    _check("warp_pair (image)", student_image, cases, image_of, tol=1e-4)
+    return Passed("warp_pair", len(cases))
+
+
+def _instance_cases():
+    rng = np.random.default_rng(505)
+    two_touching = np.zeros((10, 12), np.int64)
+    two_touching[2:8, 1:6] = 1
+    two_touching[2:8, 7:11] = 2  # one background column between them
+    one = np.zeros((8, 8), np.int64)
+    one[2:5, 2:6] = 1
+    none = np.zeros((6, 7), np.int64)
+    three = np.zeros((14, 14), np.int64)
+    three[1:6, 1:6], three[1:6, 8:13], three[8:13, 3:11] = 1, 2, 3
+    cases = [(two_touching, 10.0, 5.0), (one, 10.0, 5.0), (none, 10.0, 5.0), (three, 10.0, 5.0),
+             (three, 4.0, 2.0)]
+    blobs = np.kron(rng.integers(0, 4, size=(5, 5)), np.ones((3, 3), np.int64))  # numbers may repeat apart
+    cases.append((blobs, 10.0, 3.0))
+    return cases
+
+
+def check_border_weights(student_fn) -> Passed:
+    """Chapter 4, exercise "the border weights": ``border_weights(instances, w0, sigma)``.
+
+    The U-Net paper's border term ``w0 · exp(-(d1 + d2)² / (2σ²))`` on
+    background pixels (0 on the instances themselves, and 0 everywhere when an
+    image holds fewer than two instances); ``d1``, ``d2`` are the Euclidean
+    distances to the nearest and the second-nearest instance.  The class
+    balance ``w_c`` is left out.
+    """
+    def reference(instances, w0, sigma):
+        return unet_weight_map(instances, w0=w0, sigma=sigma, class_weights=(0.0, 0.0))
+
+    return _check("border_weights", student_fn, _instance_cases(), reference, tol=1e-4)

@@ -1,0 +1,10 @@
+"""The course's benchmark suite: ``python -m benchmarks`` (``make bench``).
+
+Sections (``--only``): ``models`` (training throughput and peak memory of
+every model, both frameworks, quick and full profile sizes), ``overhead``
+(``coursekit.train.fit`` against a plain loop), ``precision`` (fp32 against
+mixed precision, on a GPU) and ``notebooks`` (every notebook's execution
+time).  Each prints one Markdown table; all go into one JSON results file
+with the machine, the versions and the date, from which
+``python -m benchmarks.page`` writes the book's performance appendix.
+"""

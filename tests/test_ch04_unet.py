@@ -1,0 +1,200 @@
+"""Chapter 4 (U-Net): its checkers accept right answers and reject plausible wrong ones; its figures draw."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from coursekit import exercises, viz  # noqa: E402
+from coursekit.models import build  # noqa: E402
+from coursekit.profiles import settings_for  # noqa: E402
+
+# --- answers a student might write --------------------------------------------------------
+
+
+def good_output_size(input_size, depth):
+    size = input_size
+    for _ in range(depth):
+        size -= 4
+        if size < 2 or size % 2:
+            return None
+        size //= 2
+    size -= 4
+    for _ in range(depth):
+        size = 2 * size - 4
+    return size if size >= 1 else None
+
+
+def output_size_without_the_even_check(input_size, depth):
+    size = input_size
+    for _ in range(depth):
+        size = (size - 4) // 2
+    size -= 4
+    for _ in range(depth):
+        size = 2 * size - 4
+    return size if size >= 1 else None
+
+
+def output_size_one_pixel_per_conv(input_size, depth):  # 3×3 valid takes 2 pixels, not 1
+    size = input_size
+    for _ in range(depth):
+        size -= 2
+        if size < 2 or size % 2:
+            return None
+        size //= 2
+    size -= 2
+    for _ in range(depth):
+        size = 2 * size - 2
+    return size if size >= 1 else None
+
+
+def output_size_without_the_bottom(input_size, depth):
+    size = input_size
+    for _ in range(depth):
+        size -= 4
+        if size < 2 or size % 2:
+            return None
+        size //= 2
+    for _ in range(depth):
+        size = 2 * size - 4
+    return size if size >= 1 else None
+
+
+def good_warp(image, mask, field, mask_order=0, swap=False, mode="mirror"):
+    yy, xx = np.indices(image.shape[:2], dtype=np.float64)
+    coords = [yy + field[1], xx + field[0]] if swap else [yy + field[0], xx + field[1]]
+    warped = np.stack([ndimage.map_coordinates(image[..., c], coords, order=3, mode=mode)
+                       for c in range(image.shape[-1])], axis=-1)
+    warped_mask = ndimage.map_coordinates(mask, coords, order=mask_order, mode=mode)
+    return np.clip(warped, image.min(), image.max()), warped_mask
+
+
+def good_border_weights(instances, w0=10.0, sigma=5.0, d1_only=False, on_cells=False, square_sigma=True):
+    numbers = [n for n in np.unique(instances) if n > 0]
+    if len(numbers) < 2:
+        return np.zeros(instances.shape)
+    distances = np.sort(np.stack([ndimage.distance_transform_edt(instances != n) for n in numbers]), axis=0)
+    d1, d2 = distances[0], distances[1]
+    total = 2 * d1 if d1_only else d1 + d2
+    spread = 2 * sigma**2 if square_sigma else 2 * sigma
+    border = w0 * np.exp(-total**2 / spread)
+    return border if on_cells else np.where(instances > 0, 0.0, border)
+
+
+# --- checkers --------------------------------------------------------------------------------
+
+
+def test_right_answers_pass():
+    assert exercises.check_valid_output_size(good_output_size).cases >= 10
+    assert exercises.check_valid_unet_shapes((1, 1024, 24, 24), (1, 2, 324, 324)).cases == 2
+    assert exercises.check_warp_pair(good_warp).cases >= 5
+    assert exercises.check_border_weights(good_border_weights).cases >= 5
+
+
+WRONG = {
+    "output size, odd sizes not refused": (exercises.check_valid_output_size, output_size_without_the_even_check),
+    "output size, one pixel per convolution": (exercises.check_valid_output_size, output_size_one_pixel_per_conv),
+    "output size, bottom level forgotten": (exercises.check_valid_output_size, output_size_without_the_bottom),
+    "warp, mask interpolated bicubically": (exercises.check_warp_pair,
+                                            lambda i, m, f: good_warp(i, m, f, mask_order=3)),
+    "warp, mask interpolated linearly": (exercises.check_warp_pair,
+                                         lambda i, m, f: good_warp(i, m, f, mask_order=1)),
+    "warp, field components swapped": (exercises.check_warp_pair, lambda i, m, f: good_warp(i, m, f, swap=True)),
+    "warp, zeros outside instead of mirror": (exercises.check_warp_pair,
+                                              lambda i, m, f: good_warp(i, m, f, mode="constant")),
+    "border weights, nearest cell counted twice": (exercises.check_border_weights,
+                                                   lambda x, w0, s: good_border_weights(x, w0, s, d1_only=True)),
+    "border weights, on the cells too": (exercises.check_border_weights,
+                                         lambda x, w0, s: good_border_weights(x, w0, s, on_cells=True)),
+    "border weights, sigma not squared": (exercises.check_border_weights,
+                                          lambda x, w0, s: good_border_weights(x, w0, s, square_sigma=False)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG))
+def test_plausible_wrong_answers_are_rejected_with_the_failing_input(case):
+    checker, answer = WRONG[case]
+    with pytest.raises(exercises.ExerciseFailed, match="expected|never had") as failure:
+        checker(answer)
+    assert "input" in str(failure.value) or "never had" in str(failure.value)
+
+
+@pytest.mark.parametrize("bottom, output, hint", [
+    ((1, 24, 24, 1024), (1, 324, 324, 2), "channels last"),
+    ((1, 1024, 31, 31), (1, 2, 508, 508), "same-padded"),
+    ((1, 512, 24, 24), (1, 2, 324, 324), "count the channels"),
+    ((1, 1024, 24, 24), (1, 2, 388, 388), "walk the height"),
+])
+def test_shape_answers_that_are_wrong_get_a_hint_not_the_answer(bottom, output, hint):
+    with pytest.raises(exercises.ExerciseFailed, match=hint) as failure:
+        exercises.check_valid_unet_shapes(bottom, output)
+    assert "324" not in str(failure.value).replace(str(output), "")
+
+
+def test_an_unanswered_exercise_says_so():
+    def unanswered(*args):
+        raise NotImplementedError
+
+    with pytest.raises(exercises.ExerciseFailed, match="not answered"):
+        exercises.check_valid_output_size(unanswered)
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, size", [("unet", 64), ("unet_bn", 64), ("unet_valid", 188)])
+def test_unet_shapes_are_the_same_in_both_frameworks_and_follow_the_paper(name, size):
+    shapes = {fw: viz.unet_shapes(build(name, fw, in_channels=1, num_classes=2, width=4), size)
+              for fw in ("torch", "keras")}
+    assert shapes["torch"] == shapes["keras"]
+    s = shapes["torch"]
+    assert s.input == (size, size, 1) and s.output[2] == 2 and s.encoder[0][2] == 4 and s.bottom[2] == 64
+    if name == "unet_valid":
+        assert s.output[:2] == (4, 4) and [s.crop(level) for level in range(4)] == [88, 40, 16, 4]
+    else:
+        assert s.output[:2] == (size, size) and all(s.crop(level) == 0 for level in range(4))
+
+
+def test_unet_shapes_of_the_paper_network():
+    s = viz.unet_shapes(build("unet_valid", "torch", in_channels=1, num_classes=2, width=64), 572)
+    assert s.encoder[0] == (568, 568, 64) and s.bottom == (28, 28, 1024) and s.output == (388, 388, 2)
+    assert s.up[0] == (392, 392, 64)
+
+
+def test_unet_shapes_refuses_other_models():
+    with pytest.raises(TypeError, match="U-Net"):
+        viz.unet_shapes(object(), 64)
+
+
+def test_figures_draw():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(size=(64, 64, 1)).astype(np.float32)
+    mask = (image[..., 0] > 0.3).astype(np.int64)
+    instances, _ = ndimage.label(mask)
+    colours, classes = viz.palette(2), ("membrane", "cell")
+    viz.draw_unet(viz.unet_shapes(build("unet_valid", "torch", in_channels=1, num_classes=2, width=4), 188))
+    viz.plot_overlap_tile(image, 48, 20)
+    viz.plot_weight_map(image, instances, rng.uniform(size=(64, 64)))
+    viz.plot_elastic(image, mask, rng.normal(0, 2, size=(2, 64, 64)), colours, classes)
+    fig = viz.show_errors(image[None], mask[None], 1 - mask[None], 0, "membrane", colours, classes,
+                          crop=(slice(0, 32), slice(0, 32)))
+    assert len(fig.axes) == 3
+    viz.show_tile_seams(image, mask, 1 - mask, mask, 32, 16)
+    plt.close("all")
+
+
+def test_error_image_colours_each_kind_of_error():
+    truth = np.array([[1, 1, 0, 0]])
+    prediction = np.array([[1, 0, 1, 0]])
+    rgb = viz.error_image(np.zeros((1, 4, 1)), truth, prediction, cls=1, alpha=1.0)
+    assert rgb[0, 0, 1] > 0.7 and rgb[0, 1, 2] > 0.9 and rgb[0, 2, 0] > 0.9 and (rgb[0, 3] == 0).all()
+
+
+def test_profile_row_trains_on_tiles_a_u_net_can_take():
+    for profile in ("quick", "full"):
+        settings = settings_for("unet", profile)
+        assert settings.image_size % 16 == 0  # four poolings

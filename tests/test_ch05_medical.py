@@ -1,0 +1,212 @@
+"""Chapter 5 (Medical image datasets): its checkers accept right answers and reject plausible wrong ones;
+its figures draw; its profile row fits the chapter's split."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from coursekit import exercises, viz  # noqa: E402
+from coursekit.profiles import settings_for  # noqa: E402
+
+# --- answers a student might write --------------------------------------------------------
+
+
+def good_window(hu, level, width):
+    return np.clip((np.asarray(hu, float) - (level - width / 2)) / width, 0, 1)
+
+
+def _dice(t, p):
+    size = t.sum() + p.sum()
+    return 2 * (t & p).sum() / size if size else float("nan")
+
+
+def good_dice_pair(targets, predictions, empty=None, pooled_as_mean=False, swapped=False):
+    targets, predictions = np.asarray(targets) > 0, np.asarray(predictions) > 0
+    scores = np.array([_dice(t, p) for t, p in zip(targets, predictions)])
+    if empty is not None:
+        scores = np.where(np.isnan(scores), empty, scores)
+    defined = scores[~np.isnan(scores)]
+    mean = defined.mean() if defined.size else float("nan")
+    pooled = mean if pooled_as_mean else _dice(targets, predictions)
+    return (pooled, mean) if swapped else (mean, pooled)
+
+
+def good_split(height, width, tile, stride, val_fraction, seed=0):
+    border = width - round(val_fraction * width)
+    tops = range(0, height - tile + 1, stride)
+    return ([(t, left) for t in tops for left in range(0, border - tile + 1, stride)],
+            [(t, left) for t in tops for left in range(border, width - tile + 1, stride)])
+
+
+def leaky_split(height, width, tile, stride, val_fraction, seed=0):  # the exercise's buggy code
+    corners = [(t, left) for t in range(0, height - tile + 1, stride) for left in range(0, width - tile + 1, stride)]
+    order = np.random.default_rng(seed).permutation(len(corners))
+    count = round(val_fraction * len(corners))
+    return [corners[i] for i in order[count:]], [corners[i] for i in order[:count]]
+
+
+def split_crossing_the_border(height, width, tile, stride, val_fraction, seed=0):
+    border = width - round(val_fraction * width)
+    tops = range(0, height - tile + 1, stride)
+    return ([(t, left) for t in tops for left in range(0, border, stride) if left + tile <= width],
+            [(t, left) for t in tops for left in range(border, width - tile + 1, stride)])
+
+
+def split_validation_on_the_left(height, width, tile, stride, val_fraction, seed=0):
+    val_width = round(val_fraction * width)
+    tops = range(0, height - tile + 1, stride)
+    return ([(t, left) for t in tops for left in range(val_width, width - tile + 1, stride)],
+            [(t, left) for t in tops for left in range(0, val_width - tile + 1, stride)])
+
+
+def split_ignoring_the_stride(height, width, tile, stride, val_fraction, seed=0):
+    return good_split(height, width, tile, tile, val_fraction)
+
+
+# --- the checkers --------------------------------------------------------------------------
+
+
+def test_right_answers_pass():
+    assert exercises.check_ct_window(good_window).cases >= 5
+    assert exercises.check_dice_per_image_and_pooled(good_dice_pair).cases >= 5
+    assert exercises.check_slice_batch_shapes((45, 256, 256, 1), (45, 1, 256, 256)).cases == 2
+    assert exercises.check_split_tiles(good_split).cases >= 4
+
+
+WRONG = {
+    "window without clipping": (exercises.check_ct_window,
+                                lambda hu, level, width: (np.asarray(hu) - (level - width / 2)) / width),
+    "window twice as wide": (exercises.check_ct_window,
+                             lambda hu, level, width: np.clip((np.asarray(hu) - (level - width)) / (2 * width), 0, 1)),
+    "window divided by half the width": (exercises.check_ct_window,
+                                         lambda hu, level, width: np.clip(
+                                             (np.asarray(hu) - (level - width / 2)) / (width / 2), 0, 1)),
+    "window not shifted": (exercises.check_ct_window,
+                           lambda hu, level, width: np.clip(np.asarray(hu) / width, 0, 1)),
+    "empty images score 1": (exercises.check_dice_per_image_and_pooled,
+                             lambda t, p: good_dice_pair(t, p, empty=1.0)),
+    "empty images score 0": (exercises.check_dice_per_image_and_pooled,
+                             lambda t, p: good_dice_pair(t, p, empty=0.0)),
+    "pooled is the mean": (exercises.check_dice_per_image_and_pooled,
+                           lambda t, p: good_dice_pair(t, p, pooled_as_mean=True)),
+    "pair in the wrong order": (exercises.check_dice_per_image_and_pooled,
+                                lambda t, p: good_dice_pair(t, p, swapped=True)),
+    "the leaky split": (exercises.check_split_tiles, leaky_split),
+    "training tiles cross the border": (exercises.check_split_tiles, split_crossing_the_border),
+    "validation on the left": (exercises.check_split_tiles, split_validation_on_the_left),
+    "stride ignored": (exercises.check_split_tiles, split_ignoring_the_stride),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG))
+@pytest.mark.filterwarnings("ignore:invalid value encountered", "ignore:Mean of empty slice")
+def test_plausible_wrong_answers_are_rejected_with_the_failing_input(case):
+    checker, answer = WRONG[case]
+    with pytest.raises(exercises.ExerciseFailed, match="expected") as failure:
+        checker(answer)
+    assert "input" in str(failure.value) and "got" in str(failure.value)
+
+
+def test_the_leak_is_named_as_shared_pixels():
+    with pytest.raises(exercises.ExerciseFailed, match="pixels are in a training tile and in a validation tile"):
+        exercises.check_split_tiles(leaky_split)
+
+
+@pytest.mark.parametrize("keras_shape, torch_shape, hint", [
+    ((90, 512, 512, 1), (90, 1, 512, 512), "before resampling"),
+    ((45, 1, 256, 256), (45, 1, 256, 256), "wrong order"),
+    ((45, 512, 512, 1), (45, 1, 512, 512), "still 512 pixels"),
+    ((180, 256, 256, 1), (180, 1, 256, 256), "fewer, not more"),
+    ((45, 256, 256, 1), (45, 256, 256, 1), "wrong order"),
+])
+def test_wrong_slice_shapes_get_a_hint(keras_shape, torch_shape, hint):
+    with pytest.raises(exercises.ExerciseFailed, match=hint):
+        exercises.check_slice_batch_shapes(keras_shape, torch_shape)
+
+
+def test_unanswered_and_crashing_answers():
+    with pytest.raises(exercises.ExerciseFailed, match="not answered yet"):
+        exercises.check_slice_batch_shapes(..., (45, 1, 256, 256))
+
+    def stub(*args):
+        raise NotImplementedError
+
+    for checker in (exercises.check_ct_window, exercises.check_dice_per_image_and_pooled, exercises.check_split_tiles):
+        with pytest.raises(exercises.ExerciseFailed, match="not answered yet"):
+            checker(stub)
+    with pytest.raises(exercises.ExerciseFailed, match=r"hidden case 1 of \d+ raised ZeroDivisionError"):
+        exercises.check_split_tiles(lambda *args: 1 / 0)
+    with pytest.raises(exercises.ExerciseFailed, match="return a pair"):
+        exercises.check_split_tiles(lambda *args: [(0, 0)])
+
+
+def test_every_checker_of_the_chapter_is_exported():
+    for name in ("check_ct_window", "check_dice_per_image_and_pooled", "check_slice_batch_shapes",
+                 "check_split_tiles"):
+        assert name in exercises.__all__ and callable(getattr(exercises, name))
+
+
+# --- the figures -----------------------------------------------------------------------------
+
+
+def test_show_volume_draws_three_planes_with_physical_aspect():
+    volume = np.random.default_rng(0).uniform(size=(12, 14, 10)).astype(np.float32)
+    labels = (volume > 0.7).astype(np.int64)
+    fig = viz.show_volume(volume, (1.0, 1.0, 3.0), labels=labels, colours=viz.palette(2),
+                          classes=("other", "thing"), title="test")
+    axes = fig.axes
+    assert len(axes) == 3
+    assert [a.get_title().split()[0] for a in axes] == ["axial", "coronal", "sagittal"]
+    assert axes[1].get_images()[0].get_array().shape[:2] == (10, 12)  # coronal: superior-inferior × right-left
+    with pytest.raises(ValueError, match="X×Y×Z"):
+        viz.show_volume(volume[0])
+
+
+def test_plot_windows_plot_fractions_and_region_split_draw():
+    hu = np.linspace(-1000, 1000, 64 * 64).reshape(64, 64)
+    labels = np.zeros((64, 64), np.int64)
+    labels[20:40, 20:40] = 1
+    fig = viz.plot_windows(hu, {"abdomen": (-100, 200), "lung": (-1000, 400)}, labels=labels,
+                           colours=viz.palette(2), classes=("background", "liver"))
+    assert len(fig.axes) == 4 and "abdomen: -100 to 200 HU" in fig.axes[1].get_title()
+    fig = viz.plot_foreground_fractions(["a", "b"], [0.2, 0.001], ["disk", "synthetic"])
+    assert len(fig.axes[0].patches) >= 2
+    image = np.random.default_rng(1).uniform(size=(32, 64, 1))
+    fig = viz.plot_region_split(image, slice(0, 24), slice(32, 64), tile=16, scores=[0.5, np.nan, 0.7, 0.9])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "0.50" in texts and "–" in texts
+
+
+def test_plot_tile_scores_field_of_view_and_instances_draw():
+    fig = viz.plot_tile_scores([0.1, 0.2, 0.0], {"a": [0.5, 0.9, np.nan]}, {"a": 0.8})
+    assert "pooled 0.800" in [t.get_text().strip() for t in fig.axes[0].texts]
+    size = 40
+    yy, xx = np.mgrid[0:size, 0:size]
+    fov = np.hypot(yy - size / 2, xx - size / 2) < 15
+    truth = ((xx == 20) & fov).astype(np.int64)
+    fig = viz.plot_field_of_view(np.zeros((size, size, 3)), truth, truth, fov, zoom=10)
+    assert len(fig.axes) == 4
+    instances = np.zeros((size, size), np.int64)
+    instances[5:10, 5:10], instances[5:10, 10:15] = 1, 2
+    predicted = (instances > 0).astype(np.int64)
+    fig = viz.plot_instances(np.zeros((size, size)), instances, predicted, merged=[1])
+    assert len(fig.axes) == 2
+    plt.close("all")
+
+
+# --- the profile row -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_the_profile_row_fits_the_chapter(profile):
+    s = settings_for("medical", profile)
+    # the chapter splits a 512×512 image into a training region (about 216 columns wide) and a 512×256
+    # validation region scored as val_images square tiles
+    assert s.image_size <= 216 and s.image_size % 16 == 0
+    tile = np.sqrt(512 * 256 / s.val_images)
+    assert tile == int(tile) and 512 % tile == 0 and 256 % tile == 0
+    assert s.width >= 1 and s.epochs >= 1 and s.train_images >= s.batch_size
