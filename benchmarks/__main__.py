@@ -52,6 +52,8 @@ def parse(argv=None) -> argparse.Namespace:
                         help="comma-separated (default: torch,keras)")
     parser.add_argument("--notebooks", nargs="+", type=Path, default=notebooks.all_notebooks(),
                         help="notebooks to run (default: notebooks/*.ipynb and book/*.ipynb)")
+    parser.add_argument("--keep-executed", type=Path, metavar="DIR",
+                        help="also write each executed notebook, outputs included, to DIR")
     parser.add_argument("--steps", type=int, help="timed steps per measurement (default: by device and size)")
     parser.add_argument("--warmup", type=int, help="untimed steps before them")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs of the overhead and precision")

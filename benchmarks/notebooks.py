@@ -48,8 +48,12 @@ def _peaks(notebook) -> dict:
     return {"peak_rss_mb": None, "peak_gpu_mb": None}
 
 
-def execute(path: Path, framework: str, profile: str, timeout: float) -> dict:
-    """Run one notebook; its seconds include the kernel's start, as a reader's "run all" does."""
+def execute(path: Path, framework: str, profile: str, timeout: float, keep: Path | None = None) -> dict:
+    """Run one notebook; its seconds include the kernel's start, as a reader's "run all" does.
+
+    With ``keep``, the executed notebook (outputs included) is written there as
+    ``<name>-<framework>.ipynb``, to read what the timed run printed and drew.
+    """
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
     client = NotebookClient(notebook, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
@@ -63,6 +67,9 @@ def execute(path: Path, framework: str, profile: str, timeout: float) -> dict:
     except (CellExecutionError, DeadKernelError) as err:
         status = f"error: {getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"[:300]
     seconds = time.perf_counter() - start
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, keep / f"{path.stem}-{framework}.ipynb")
     name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
     return {"notebook": name, "framework": framework, "profile": profile, "seconds": seconds, "status": status,
             **_peaks(notebook)}
@@ -73,7 +80,8 @@ def run(options, device: str) -> dict:
     rows = []
     for framework in options.frameworks:
         for path in options.notebooks:
-            row = execute(Path(path).resolve(), framework, options.profile, options.timeout)
+            row = execute(Path(path).resolve(), framework, options.profile, options.timeout,
+                          getattr(options, "keep_executed", None))
             print(f"notebooks: {row['notebook']} {framework}: {row['status']}, {row['seconds']:.0f} s",
                   file=sys.stderr, flush=True)
             rows.append(row)

@@ -103,8 +103,10 @@ def test_the_printed_tables_hold_the_numbers_of_the_file(tiny_run):
 
 def test_a_failing_notebook_is_a_row_that_says_so(tmp_path):
     path = notebook_file(tmp_path / "broken.ipynb", "1 / 0")
-    row = notebooks.execute(path, "torch", "quick", timeout=120)
+    row = notebooks.execute(path, "torch", "quick", timeout=120, keep=tmp_path / "executed")
     assert row["status"].startswith("error: ZeroDivisionError"), row["status"]
+    kept = nbformat.read(tmp_path / "executed" / "broken-torch.ipynb", as_version=4)
+    assert kept.cells[0].outputs[0]["ename"] == "ZeroDivisionError", "the executed copy keeps what the run printed"
 
 
 def fake_results(gpu: bool = False, ratio: float = 1.02, notebook_status: str = "ok") -> dict:
