@@ -107,18 +107,13 @@ def summary(model, input_size=(64, 64), in_channels: int = 3) -> Summary:
     return _keras_summary(model, height, width, in_channels)
 
 
-def _torch_summary(model, height, width, in_channels) -> Summary:
+def probe_forward(model, hooks: list, in_channels: int, height: int, width: int) -> None:
+    """Run one batch of zeros through a torch model in eval mode so its forward ``hooks`` record, then remove them.
+
+    The model's training mode is restored, even when the pass fails.
+    """
     import torch
 
-    rows, hooks = [], []
-    for name, module in model.named_modules():
-        # running statistics count too, as Keras counts a batch norm's moving mean and variance
-        own = sum(p.numel() for p in module.parameters(recurse=False))
-        own += sum(b.numel() for n, b in module.named_buffers(recurse=False) if n != "num_batches_tracked")
-        if own:
-            hooks.append(module.register_forward_hook(
-                lambda m, i, out, name=name, own=own: rows.append((name.replace(".", "_"),
-                                                                    _shape_hwc(out.shape, True), own))))
     was_training = model.training
     model.eval()
     try:
@@ -128,6 +123,19 @@ def _torch_summary(model, height, width, in_channels) -> Summary:
         for hook in hooks:
             hook.remove()
         model.train(was_training)
+
+
+def _torch_summary(model, height, width, in_channels) -> Summary:
+    rows, hooks = [], []
+    for name, module in model.named_modules():
+        # running statistics count too, as Keras counts a batch norm's moving mean and variance
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        own += sum(b.numel() for n, b in module.named_buffers(recurse=False) if n != "num_batches_tracked")
+        if own:
+            hooks.append(module.register_forward_hook(
+                lambda m, i, out, name=name, own=own: rows.append((name.replace(".", "_"),
+                                                                    _shape_hwc(out.shape, True), own))))
+    probe_forward(model, hooks, in_channels, height, width)
     return Summary(rows, count_params(model, trainable_only=False))
 
 

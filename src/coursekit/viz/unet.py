@@ -57,7 +57,7 @@ class UNetShapes:
 
 
 def _torch_shapes(model, height: int, width: int, in_channels: int) -> UNetShapes:
-    import torch
+    from ..models.registry import probe_forward
 
     recorded: dict[str, tuple[int, ...]] = {}
     modules = {"bottom": model.bottom, "classifier": model.classifier}
@@ -67,15 +67,7 @@ def _torch_shapes(model, height: int, width: int, in_channels: int) -> UNetShape
         modules[f"decoder{level}"] = model.decoder[level]
     hooks = [module.register_forward_hook(lambda m, i, out, key=key: recorded.__setitem__(key, tuple(out.shape)))
              for key, module in modules.items()]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, in_channels, height, width, device=next(model.parameters()).device))
-    finally:
-        for hook in hooks:
-            hook.remove()
-        model.train(was_training)
+    probe_forward(model, hooks, in_channels, height, width)
     hwc = {key: (shape[2], shape[3], shape[1]) for key, shape in recorded.items()}
     return _shapes(getattr(model, "name", "unet"), (height, width, in_channels), hwc, model.depth)
 
