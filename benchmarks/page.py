@@ -68,21 +68,30 @@ def _load(result: dict) -> str:
 
 
 def machines(results: list[dict]) -> str:
-    """Where and when each results file was measured, and which kind of numbers each gives."""
-    rows = []
+    """Where and when each results file was measured, and which kind of numbers each gives.
+
+    One short list per file rather than one wide table: the machine, software and note are long,
+    and a table of them does not fit the page's column.
+    """
+    blocks = []
     for r in results:
         versions = r["versions"]
         software = ", ".join(f"{name} {versions[name]}" for name in ("python", "torch", "tensorflow", "keras",
                                                                       "coursekit") if versions.get(name))
-        rows.append([f"`{r['file']}`", _kind(r), r["date"].replace("T", " ").replace("+00:00", " UTC"),
-                     _hardware(r["machine"]), software, f"{r['threads']}", _load(r), r["note"] or "–"])
-    table = tables.markdown(["results file", "numbers", "measured", "machine", "software", "threads",
-                             "load average (1 min, start → end)", "note"], rows)
+        lines = [f"{_heading(r)}", "",
+                 f"- measured: {r['date'].replace('T', ' ').replace('+00:00', ' UTC')}",
+                 f"- machine: {_hardware(r['machine'])}",
+                 f"- software: {software}",
+                 f"- threads per process: {r['threads']}; load average (1 min, start → end): {_load(r)}"]
+        if r["note"]:
+            lines.append(f"- note: {r['note']}")
+        blocks.append("\n".join(lines))
     gpu = [goals.label(r) for r in results if r["machine"]["gpu"]]
     cpu = [goals.label(r) for r in results if not r["machine"]["gpu"]]
     summary = (f"CPU numbers: {'; '.join(cpu) or 'none yet'}. GPU numbers: "
                + ("; ".join(gpu) if gpu else "**still to be measured**: no results file from a GPU machine yet") + ".")
-    return f"<!-- results digest: {digest(results)} -->\n{table}\n\n{summary}"
+    listing = "\n\n".join(blocks)
+    return f"<!-- results digest: {digest(results)} -->\n{listing}\n\n{summary}"
 
 
 def per_result(name: str, results: list[dict]) -> str:
