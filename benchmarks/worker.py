@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "BENCHMARK-RESULT "
-TASKS = {"train_step": "benchmarks.models", "overhead": "benchmarks.overhead", "precision": "benchmarks.precision"}
+TASKS = {"train_step": "benchmarks.models", "overhead": "benchmarks.overhead", "precision": "benchmarks.precision",
+         "compare": "benchmarks.compare_architectures"}
 
 
 def peak_rss_mb() -> float:

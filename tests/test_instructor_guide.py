@@ -4,7 +4,6 @@ import re
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 from coursekit import exercises

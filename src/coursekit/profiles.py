@@ -71,6 +71,14 @@ TABLE: dict[str, dict[str, Settings]] = {
         "full": Settings(image_size=128, train_images=1000, val_images=32, width=32,
                          epochs=30, batch_size=16, lr=1e-3),
     },
+    # Chapter 6 ("compare"): FCN-8s, SegNet and the U-Nets trained alike on ISBI 2012 by
+    # benchmarks/compare_architectures.py (image_size: the training tile; train_images: tiles per epoch).
+    "compare": {
+        "quick": Settings(image_size=128, train_images=192, val_images=10, width=8,
+                          epochs=10, batch_size=8, lr=3e-3),
+        "full": Settings(image_size=256, train_images=1000, val_images=10, width=64,
+                         epochs=20, batch_size=8, lr=1e-3),
+    },
 }
 
 

@@ -8,12 +8,14 @@ One module per chapter; the chapter that teaches each exercise is named in its
 checker's docstring.  Notebooks call them as ``exercises.check_<name>``.
 """
 
-from . import basics, fcn, medical, segnet, unet
+from . import basics, comparison, fcn, medical, segnet, unet
 from .basics import *  # noqa: F403
+from .comparison import *  # noqa: F403
 from .core import ExerciseFailed, Passed
 from .fcn import *  # noqa: F403
 from .medical import *  # noqa: F403
 from .segnet import *  # noqa: F403
 from .unet import *  # noqa: F403
 
-__all__ = ["ExerciseFailed", "Passed", *basics.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__, *medical.__all__]
+__all__ = ["ExerciseFailed", "Passed", *basics.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__, *medical.__all__,
+           *comparison.__all__]

@@ -5,11 +5,12 @@
 ``viz.<name>``.
 """
 
-from . import core, fcn, medical, segnet, unet
+from . import comparison, core, fcn, medical, segnet, unet
+from .comparison import *  # noqa: F403
 from .core import *  # noqa: F403
 from .fcn import *  # noqa: F403
 from .medical import *  # noqa: F403
 from .segnet import *  # noqa: F403
 from .unet import *  # noqa: F403
 
-__all__ = [*core.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__, *medical.__all__]
+__all__ = [*core.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__, *medical.__all__, *comparison.__all__]

@@ -1,0 +1,341 @@
+"""Chapter 6: the comparison script, the chapter's reader of its results, and the chapter's checkers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coursekit import exercises
+from coursekit.exercises import ExerciseFailed
+from coursekit.viz import comparison as reader
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DISCUSSED = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")  # the models chapter 6 talks about
+SMOKE = ["--epochs", "2", "--image-size", "32", "--width", "2", "--train-images", "8", "--val-images", "2",
+         "--threads", "1"]
+RUNS = {"torch": ["fcn8s", "unet_bn"], "keras": ["segnet", "unet"]}
+
+
+# --- The script, in a tiny configuration ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Both smoke runs at once (one per framework, two models each): the two cores take one each."""
+    folder = tmp_path_factory.mktemp("compare")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    running = {}
+    for framework, models in RUNS.items():
+        out = folder / f"compare-smoke-{framework}-quick.json"
+        command = [sys.executable, "-m", "benchmarks.compare_architectures", "--profile", "quick", "--frameworks",
+                   framework, "--models", ",".join(models), "--out", str(out), *SMOKE]
+        running[framework] = (out, subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE, text=True))
+    finished = {}
+    for framework, (out, process) in running.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-3000:]
+        finished[framework] = out
+    return finished
+
+
+@pytest.mark.parametrize("framework", list(RUNS))
+def test_smoke_run_writes_a_complete_results_file(smoke, framework):
+    out = smoke[framework]
+    results = json.loads(out.read_text())
+    assert results["schema"] == reader.SCHEMA and results["profile"] == "quick"
+    assert {"cpu", "cores", "gpu", "ram_gb", "os", "tag"} <= set(results["machine"])
+    assert results["machine"]["tag"] and re.fullmatch(r"[a-z0-9-]+", results["machine"]["tag"])
+    for package in ("python", "torch", "tensorflow", "keras", "numpy"):
+        assert results["versions"][package], package
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", results["date"])
+    assert results["command"].startswith("python -m benchmarks.compare_architectures") and "--epochs 2" in \
+        results["command"]
+    assert all(len(results["load_average"][when]) == 3 for when in ("start", "end"))
+    settings = results["settings"]
+    assert (settings["epochs"], settings["image_size"], settings["width"], settings["train_images"]) == (2, 32, 2, 8)
+    assert settings["loss"] == "cross_entropy+dice" and settings["seed"] == 0
+    assert settings["frameworks"] == [framework] and settings["models"] == RUNS[framework]
+    held_out, training = settings["held_out_slices"], settings["training_slices"]
+    assert not set(held_out) & set(training), "split by slice: no slice both trains and scores"
+    assert [b["name"] for b in results["baselines"]] == ["majority class", "Otsu threshold"]
+    assert results["baselines"][0]["membrane_dice"] == 0.0  # the majority class never says membrane
+
+    assert [(r["model"], r["framework"]) for r in results["rows"]] == [(m, framework) for m in RUNS[framework]]
+    for row in results["rows"]:
+        assert row["status"] == "ok"
+        from coursekit.models import build, count_params
+
+        assert row["params"] == count_params(build(row["model"], "torch", in_channels=1, num_classes=2, width=2))
+        assert len(row["epoch_seconds"]) == 2 and row["seconds_per_epoch"] == row["epoch_seconds"][1]
+        assert row["first_epoch_seconds"] == row["epoch_seconds"][0]
+        assert 0 < row["inference_seconds_per_image"] < 60
+        assert row["peak_memory_mb"] > 0 and row["peak_memory_kind"] == "host RSS added by the model"
+        assert row["peak_rss_mb"] > row["peak_memory_mb"]
+        for key in ("membrane_dice", "cell_dice", "miou", "boundary_f1"):
+            assert 0.0 <= row[key] <= 1.0, key
+        assert len(row["loss"]) == 2 and all(math.isfinite(v) for v in row["loss"])
+
+    with np.load(out.with_suffix(".npz")) as arrays:
+        shown = min(3, len(held_out))
+        size = min(256, 512)
+        assert arrays["images"].shape == arrays["truth"].shape == (shown, size, size)
+        assert arrays["images"].dtype == arrays["truth"].dtype == np.uint8
+        assert set(np.unique(arrays["truth"])) <= {0, 1}
+        assert list(arrays["slices"]) == results["predictions"]["slices"] and set(arrays["slices"]) <= set(held_out)
+        for model in RUNS[framework]:
+            predicted = arrays[f"{model}__{framework}"]
+            assert predicted.shape == (shown, size, size) and predicted.dtype == np.uint8
+            assert set(np.unique(predicted)) <= {0, 1}
+
+
+def test_smoke_results_read_with_the_chapters_reader(smoke):
+    loaded = reader.read_comparison(smoke["keras"])
+    assert loaded.frameworks == ["keras"] and loaded.models == RUNS["keras"]
+    assert "profile quick" in loaded.describe()
+    table = str(reader.comparison_table(loaded, mark="keras"))
+    assert "SegNet" in table and "Otsu threshold" in table
+    assert "**SegNet**" in reader.comparison_table(loaded, mark="keras")._repr_markdown_()
+
+
+def test_the_default_file_name_is_the_one_the_reader_looks_for():
+    from benchmarks.compare_architectures import default_out
+
+    out = default_out({"tag": "cpu-amd-epyc-2-cores"}, "quick")
+    assert out == RESULTS / "compare-cpu-amd-epyc-2-cores-quick.json"
+    assert out.match("compare-*-quick.json")
+
+
+def test_split_is_by_slice_and_keeps_one_slice_for_the_samples():
+    from benchmarks.compare_architectures import split
+
+    class Stack:
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+    train, held = split(Stack(30), 10)
+    assert list(held) == list(range(20, 30)) and list(train) == list(range(20))
+    train, held = split(Stack(3), 10)  # the samples shipped with coursekit
+    assert list(held) == [2] and list(train) == [0, 1]
+
+
+# --- The committed results, as the chapter reads them ---------------------------------------------------
+
+
+def committed():
+    return sorted(RESULTS.glob("compare-*.json"))
+
+
+def test_a_quick_profile_results_file_is_committed():
+    assert any(path.name.endswith("-quick.json") for path in committed()), \
+        "run python -m benchmarks.compare_architectures --profile quick and commit its two files"
+
+
+@pytest.mark.parametrize("path", committed(), ids=lambda p: p.name)
+def test_committed_results_parse_and_name_the_discussed_models(path):
+    loaded = reader.read_comparison(path)
+    assert set(DISCUSSED) <= set(loaded.models), f"{path.name} lacks {set(DISCUSSED) - set(loaded.models)}"
+    assert set(loaded.frameworks) == {"torch", "keras"}
+    assert not loaded.failed()
+    for model in DISCUSSED:
+        assert loaded.row(model, "torch")["params"] == loaded.row(model, "keras")["params"]
+    assert loaded.settings["data_source"] == "disk", "the published numbers come from the real ISBI 2012"
+    assert loaded.predictions["images"].shape[0] == 3
+    assert path.name == f"compare-{loaded.results['machine']['tag']}-{loaded.profile}.json"
+
+
+def test_the_reader_finds_the_quick_file_and_falls_back_to_it():
+    quick = reader.load_comparison("quick", download=False)
+    assert quick.profile == "quick" and not quick.fell_back
+    if not list(RESULTS.glob("compare-*-full.json")):
+        full = reader.load_comparison("full", download=False)
+        assert full.fell_back and full.profile == "quick"
+        assert full.describe().startswith("no full-profile results yet")
+
+
+# --- The reader's clear errors ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def good_copy(tmp_path):
+    source = committed()[0]
+    target = tmp_path / "compare-test-quick.json"
+    shutil.copy(source, target)
+    shutil.copy(source.with_suffix(".npz"), target.with_suffix(".npz"))
+    return target
+
+
+def _edit(path, change):
+    results = json.loads(path.read_text())
+    change(results)
+    path.write_text(json.dumps(results))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: r.pop("rows"), "missing the key(s) rows"),
+    (lambda r: r.update(schema=99), "schema 99"),
+    (lambda r: r["rows"][0].pop("membrane_dice"), "lacks membrane_dice"),
+    (lambda r: r["rows"][1].update(params=None), "lacks params"),
+    (lambda r: r["settings"].pop("palette"), "settings lack palette"),
+    (lambda r: r.update(rows=[]), "no rows"),
+    (lambda r: [row.update(status="error: out of memory") for row in r["rows"]], "no row trained successfully"),
+    (lambda r: r["baselines"][0].pop("miou"), "baseline 1 lacks miou"),
+])
+def test_a_malformed_file_gets_an_error_naming_it_and_the_fault(good_copy, change, message):
+    _edit(good_copy, change)
+    with pytest.raises(reader.ComparisonFileError) as raised:
+        reader.read_comparison(good_copy)
+    assert str(good_copy) in str(raised.value) and message in str(raised.value)
+
+
+def test_not_json_missing_file_and_missing_or_incomplete_npz(good_copy, tmp_path):
+    with pytest.raises(reader.ComparisonFileError, match="no such file"):
+        reader.read_comparison(tmp_path / "compare-nothing-quick.json")
+    good_copy.with_suffix(".npz").rename(tmp_path / "aside.npz")
+    with pytest.raises(reader.ComparisonFileError, match=r"compare-test-quick\.npz: the predictions file"):
+        reader.read_comparison(good_copy)
+    with np.load(tmp_path / "aside.npz") as arrays:
+        kept = {k: arrays[k] for k in arrays.files if not k.startswith("unet_bn__")}
+    np.savez(good_copy.with_suffix(".npz"), **kept)
+    with pytest.raises(reader.ComparisonFileError, match="missing the array.*unet_bn__torch"):
+        reader.read_comparison(good_copy)
+    good_copy.write_text("{not json")
+    with pytest.raises(reader.ComparisonFileError, match="not valid JSON"):
+        reader.read_comparison(good_copy)
+
+
+def test_no_results_anywhere_names_the_places_searched(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "search_folders", lambda: [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(FileNotFoundError) as raised:
+        reader.load_comparison("full", download=False)
+    assert str(tmp_path / "a") in str(raised.value) and "compare-*-quick.json" in str(raised.value)
+
+
+def test_colab_downloads_the_committed_file_from_the_configured_repository(tmp_path, monkeypatch):
+    config = (ROOT / "_config.yml").read_text()
+    repository = re.search(r"^\s*url:\s*(https://github\.com/\S+)", config, re.M).group(1)
+    assert reader.REPOSITORY == repository
+    owner_name = repository.removeprefix("https://github.com/")
+    assert reader.raw_url("x.json") == f"https://raw.githubusercontent.com/{owner_name}/main/benchmarks/results/x.json"
+    assert reader.listing_url() == f"https://api.github.com/repos/{owner_name}/contents/benchmarks/results?ref=main"
+
+    source = [p for p in committed() if p.name.endswith("-quick.json")][0]
+    served = {reader.listing_url(): json.dumps([{"name": source.name}, {"name": "cpu-x.json"}]).encode(),
+              reader.raw_url(source.name): source.read_bytes(),
+              reader.raw_url(source.with_suffix(".npz").name): source.with_suffix(".npz").read_bytes()}
+    asked = []
+    monkeypatch.setattr(reader, "_fetch", lambda url: asked.append(url) or served[url])
+    monkeypatch.setattr(reader, "search_folders", lambda: [tmp_path / "checkout"])
+    monkeypatch.setattr(reader, "cache_folder", lambda: tmp_path / "cache")
+    loaded = reader.load_comparison("full", download=True)
+    assert loaded.fell_back and loaded.path == tmp_path / "cache" / source.name
+    assert reader.listing_url() in asked
+
+    def offline(url):
+        raise OSError("no network")
+
+    monkeypatch.setattr(reader, "_fetch", offline)
+    monkeypatch.setattr(reader, "cache_folder", lambda: tmp_path / "cache2")
+    with pytest.raises(FileNotFoundError, match="no network"):
+        reader.load_comparison("quick", download=True)
+
+
+# --- Figures and the multiply-add count ----------------------------------------------------------------
+
+
+def test_figures_draw_every_model(good_copy):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loaded = reader.read_comparison(good_copy)
+    figure = reader.show_comparison(loaded, "torch")
+    assert len(figure.axes) == 3 * (2 + len(loaded.models))
+    figure = reader.plot_quality_cost(loaded, "keras")
+    assert sum(ax.get_xscale() == "log" for ax in figure.axes) == 3 and figure.axes[-1].get_legend() is not None
+    plt.close("all")
+
+
+def test_count_multiply_adds_counts_convolutions():
+    import torch
+
+    conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+    assert reader.count_multiply_adds(conv, (1, 4, 4)) == 4 * 4 * 2 * 9
+    up = torch.nn.ConvTranspose2d(2, 1, 2, stride=2)
+    assert reader.count_multiply_adds(up, (2, 3, 3)) == 2 * 3 * 3 * 1 * 4
+    grouped = torch.nn.Conv2d(4, 4, 3, padding=1, groups=4)
+    assert reader.count_multiply_adds(grouped, (4, 5, 5)) == 5 * 5 * 4 * 9
+
+
+# --- The chapter's checkers ------------------------------------------------------------------------------
+
+
+def pareto_right(costs, qualities):
+    costs, qualities = np.asarray(costs, float), np.asarray(qualities, float)
+    return np.array([i for i in range(len(costs))
+                     if not np.any((costs <= costs[i]) & (qualities >= qualities[i])
+                                   & ((costs < costs[i]) | (qualities > qualities[i])))], dtype=int)
+
+
+def pareto_strict_both(costs, qualities):  # keeps a model that another beats at the same cost
+    costs, qualities = np.asarray(costs, float), np.asarray(qualities, float)
+    return np.array([i for i in range(len(costs))
+                     if not np.any((costs < costs[i]) & (qualities > qualities[i]))], dtype=int)
+
+
+def pareto_no_strictness(costs, qualities):  # identical twins knock each other out
+    costs, qualities = np.asarray(costs, float), np.asarray(qualities, float)
+    return np.array([i for i in range(len(costs))
+                     if not np.any((costs <= costs[i]) & (qualities >= qualities[i]) & (np.arange(len(costs)) != i))],
+                    dtype=int)
+
+
+def pareto_higher_cost_better(costs, qualities):
+    return pareto_right(-np.asarray(costs, float), qualities)
+
+
+def test_pareto_checker_accepts_the_right_answer_and_rejects_plausible_wrong_ones():
+    assert exercises.check_pareto_front(pareto_right).cases >= 5
+    for wrong in (pareto_strict_both, pareto_no_strictness, pareto_higher_cost_better):
+        with pytest.raises(ExerciseFailed):
+            exercises.check_pareto_front(wrong)
+
+
+def budget_right(budget, first_epoch, per_epoch):
+    return 0 if budget < first_epoch else 1 + math.floor((budget - first_epoch) / per_epoch + 1e-9)
+
+
+def test_budget_checker_accepts_the_right_answer_and_rejects_plausible_wrong_ones():
+    assert exercises.check_epochs_for_budget(budget_right).cases >= 5
+    wrong = [lambda b, f, p: math.floor(b / p),  # forgets the slow first epoch
+             lambda b, f, p: 0 if b < f else 1 + math.ceil((b - f) / p),  # counts an unfinished epoch
+             lambda b, f, p: 0 if b < f else math.floor((b - f) / p),  # off by one: forgets the first epoch itself
+             lambda b, f, p: 0 if b < f else 1 + round((b - f) / p)]  # rounds to the nearest epoch
+    for answer in wrong:
+        with pytest.raises(ExerciseFailed):
+            exercises.check_epochs_for_budget(answer)
+
+
+def test_work_checker_accepts_the_right_model_and_rejects_the_others():
+    assert exercises.check_fewest_multiply_adds("resnet34_unet", 4).cases == 2
+    for wrong in ("fcn8s", "unet", "segnet"):  # the most parameters; the plain U-Net; the other encoder-decoder
+        with pytest.raises(ExerciseFailed):
+            exercises.check_fewest_multiply_adds(wrong, 4)
+    with pytest.raises(ExerciseFailed, match="not answered"):
+        exercises.check_fewest_multiply_adds(..., 4)
+    with pytest.raises(ExerciseFailed, match="not one of"):
+        exercises.check_fewest_multiply_adds("ResNet34-U-Net", 4)
