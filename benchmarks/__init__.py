@@ -8,3 +8,16 @@ time).  Each prints one Markdown table; all go into one JSON results file
 with the machine, the versions and the date, from which
 ``python -m benchmarks.page`` writes the book's performance appendix.
 """
+
+
+def comma_separated(allowed):
+    """An argparse type for the suite's command lines: a comma-separated list whose every item is in ``allowed``."""
+    import argparse
+
+    def parse(text: str) -> list[str]:
+        chosen = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [item for item in chosen if item not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)} (got {text!r})")
+        return chosen
+    return parse

@@ -20,35 +20,25 @@ from pathlib import Path
 
 from coursekit.models import names
 
-from . import machine, models, notebooks, overhead, precision, tables
+from . import comma_separated, machine, models, notebooks, overhead, precision, tables
 from .worker import ROOT
 
 SECTIONS = {"models": models.run, "overhead": overhead.run, "precision": precision.run, "notebooks": notebooks.run}
 SCHEMA = 1
 
 
-def _names(allowed):
-    """An argparse type: a comma-separated list whose every item is in ``allowed``."""
-    def parse(text: str) -> list[str]:
-        chosen = [item.strip() for item in text.split(",") if item.strip()]
-        unknown = [item for item in chosen if item not in allowed]
-        if unknown or not chosen:
-            raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)} (got {text!r})")
-        return chosen
-    return parse
-
-
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", type=_names(list(SECTIONS)), default=list(SECTIONS),
+    parser.add_argument("--only", type=comma_separated(list(SECTIONS)), default=list(SECTIONS),
                         help=f"sections to run, comma-separated (default: {','.join(SECTIONS)})")
     parser.add_argument("--profile", choices=["auto", "quick", "full"], default="auto",
                         help="the notebooks' profile (auto: full with a CUDA GPU, else quick)")
-    parser.add_argument("--sizes", type=_names(["quick", "full"]), default=["quick", "full"],
+    parser.add_argument("--sizes", type=comma_separated(["quick", "full"]), default=["quick", "full"],
                         help="the profiles whose sizes the models section measures")
-    parser.add_argument("--models", type=_names(names()), default=names(), help="comma-separated (default: all)")
-    parser.add_argument("--frameworks", type=_names(["torch", "keras"]), default=["torch", "keras"],
+    parser.add_argument("--models", type=comma_separated(names()), default=names(),
+                        help="comma-separated (default: all)")
+    parser.add_argument("--frameworks", type=comma_separated(["torch", "keras"]), default=["torch", "keras"],
                         help="comma-separated (default: torch,keras)")
     parser.add_argument("--notebooks", nargs="+", type=Path, default=notebooks.all_notebooks(),
                         help="notebooks to run (default: notebooks/*.ipynb and book/*.ipynb)")

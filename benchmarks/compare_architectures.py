@@ -41,7 +41,7 @@ from coursekit import baselines, metrics
 from coursekit.models import names
 from coursekit.profiles import settings_for
 
-from . import machine
+from . import comma_separated, machine
 from .worker import ROOT, run_in_child
 
 SCHEMA = 1
@@ -217,25 +217,14 @@ def measure(spec: dict) -> dict:
 # --- In the parent: the rows, the baselines, the files ------------------------------------------------
 
 
-def _names(allowed):
-    """An argparse type: a comma-separated list whose every item is in ``allowed``."""
-    def parse(text: str) -> list[str]:
-        chosen = [item.strip() for item in text.split(",") if item.strip()]
-        unknown = [item for item in chosen if item not in allowed]
-        if unknown or not chosen:
-            raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)} (got {text!r})")
-        return chosen
-    return parse
-
-
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare_architectures", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["auto", "quick", "full"], default="auto",
                         help="whose sizes (auto: full with a CUDA GPU, else quick, as coursekit.setup decides)")
-    parser.add_argument("--frameworks", type=_names(["torch", "keras"]), default=["torch", "keras"],
+    parser.add_argument("--frameworks", type=comma_separated(["torch", "keras"]), default=["torch", "keras"],
                         help="comma-separated (default: torch,keras)")
-    parser.add_argument("--models", type=_names([n for n in names() if n not in ("tiny_fcn", "unet_valid")]),
+    parser.add_argument("--models", type=comma_separated([n for n in names() if n not in ("tiny_fcn", "unet_valid")]),
                         default=list(DEFAULT_MODELS), help=f"comma-separated (default: {','.join(DEFAULT_MODELS)})")
     parser.add_argument("--out", type=Path,
                         help="the results file (default: benchmarks/results/compare-<machine>-<profile>.json)")
