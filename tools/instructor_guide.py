@@ -85,18 +85,17 @@ def times_table(result: dict | None, chapter_paths: list[Path]) -> str:
     if result is None:
         return "*Not measured yet: run `make bench` on a quiet machine, then `make sync`.*"
     rows = {(Path(r["notebook"]).stem, r["framework"]): r for r in result["sections"]["notebooks"]["rows"]}
+    frameworks = ("torch", "keras")
     lines = ["| chapter | PyTorch | Keras |", "|---|---|---|"]
-    totals = {"torch": 0.0, "keras": 0.0}
     for chapter in chapter_paths:
-        cells = []
-        for framework in totals:
-            row = rows.get((chapter.stem, framework))
-            cells.append(_minutes(row))
-            totals[framework] += row["seconds"] if row and row["status"] == "ok" else float("nan")
-        title = chapter_title(chapter.read_text())
-        lines.append(f"| {{doc}}`{title} <../notebooks/{chapter.stem}>` | {cells[0]} | {cells[1]} |")
-    lines.append("| **all chapters** | " + " | ".join(
-        f"**{t / 60:.1f} min**" if t == t else "–" for t in totals.values()) + " |")
+        cells = " | ".join(_minutes(rows.get((chapter.stem, framework))) for framework in frameworks)
+        lines.append(f"| {{doc}}`{chapter_title(chapter.read_text())} <../notebooks/{chapter.stem}>` | {cells} |")
+    totals = []
+    for framework in frameworks:
+        timed = [rows.get((chapter.stem, framework)) for chapter in chapter_paths]
+        complete = all(row and row["status"] == "ok" for row in timed)  # a total of some chapters would mislead
+        totals.append(f"**{sum(row['seconds'] for row in timed) / 60:.1f} min**" if complete else "–")
+    lines.append(f"| **all chapters** | {' | '.join(totals)} |")
     machine = result["machine"]
     where = (f"Measured by `make bench` on {result['date'][:10]}: {machine['cpu']}, {machine['cores']} cores, "
              f"no GPU, threads per process: {result['threads'] or 'all'}, load average "
