@@ -21,3 +21,16 @@ def comma_separated(allowed):
             raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)} (got {text!r})")
         return chosen
     return parse
+
+
+def limit_threads(threads: int) -> None:
+    """Every process started from here (measurements, kernels) uses ``threads`` threads.
+
+    On a machine shared with other jobs, OpenMP threads that wait for each
+    other at every barrier can make torch a hundred times slower; one thread
+    per process keeps such a run usable.
+    """
+    import os
+
+    os.environ.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                       "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")})

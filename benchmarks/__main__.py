@@ -20,7 +20,7 @@ from pathlib import Path
 
 from coursekit.models import names
 
-from . import comma_separated, machine, models, notebooks, overhead, precision, tables
+from . import comma_separated, limit_threads, machine, models, notebooks, overhead, precision, tables
 from .worker import ROOT
 
 SECTIONS = {"models": models.run, "overhead": overhead.run, "precision": precision.run, "notebooks": notebooks.run}
@@ -56,17 +56,6 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--note", default="", help="a remark stored with the results, e.g. that the machine was busy")
     parser.add_argument("--out", type=Path, help="the results file (default: benchmarks/results/<machine>.json)")
     return parser.parse_args(argv)
-
-
-def limit_threads(threads: int) -> None:
-    """Every process started from here (measurements, kernels) uses ``threads`` threads.
-
-    On a machine shared with other jobs, OpenMP threads that wait for each
-    other at every barrier can make torch a hundred times slower; one thread
-    per process keeps such a run usable.
-    """
-    os.environ.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                       "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")})
 
 
 def _profile(choice: str, described: dict) -> str:

@@ -41,7 +41,7 @@ from coursekit import baselines, metrics
 from coursekit.models import names
 from coursekit.profiles import settings_for
 
-from . import comma_separated, machine
+from . import comma_separated, limit_threads, machine
 from .worker import ROOT, run_in_child
 
 SCHEMA = 1
@@ -272,16 +272,10 @@ def row_key(model: str, framework: str) -> str:
     return f"{model}__{framework}"
 
 
-def _limit_threads(threads: int) -> None:
-    from .__main__ import limit_threads
-
-    limit_threads(threads)
-
-
 def main(argv=None) -> dict:
     options = parse(argv)
     if options.threads:
-        _limit_threads(options.threads)
+        limit_threads(options.threads)
     described = machine.machine()
     options.profile = options.profile if options.profile != "auto" else ("full" if described["gpu"] else "quick")
     chosen = settings(options)
