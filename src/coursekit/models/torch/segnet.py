@@ -5,8 +5,9 @@ VGG16-BN's 13 convolutions: 3×3, batch norm, ReLU, and a 2×2 max-pooling
 after each of the five blocks.  The decoder mirrors it block by block, from
 the deepest up: first *unpool*, then convolve (3×3, batch norm, ReLU), the
 last convolution of a block narrowing to the width of the next shallower
-encoder block, whose indices the next decoder block unpools with.  Unpooling is SegNet's idea: each pooling remembers which of its
-four inputs held the maximum, and the matching unpooling puts every value
+encoder block, whose indices the next decoder block unpools with.
+Unpooling is SegNet's idea: each pooling remembers which of its four inputs
+held the maximum, and the matching unpooling puts every value
 back at that position and zeros in the other three.  The map it gives is
 sparse, and the convolutions that follow fill it in; the boundaries come
 back where the encoder saw them, at the cost of storing indices rather than
