@@ -34,3 +34,14 @@ def limit_threads(threads: int) -> None:
 
     os.environ.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                        "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")})
+
+
+def write_results(results: dict, path) -> None:
+    """Write a results file as JSON atomically (a temporary file, then a rename): an interrupted run leaves none."""
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(temporary, path)

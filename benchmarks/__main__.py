@@ -12,15 +12,13 @@ measures both profiles' sizes (``--sizes``).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from coursekit.models import names
 
-from . import comma_separated, limit_threads, machine, models, notebooks, overhead, precision, tables
+from . import comma_separated, limit_threads, machine, models, notebooks, overhead, precision, tables, write_results
 from .worker import ROOT
 
 SECTIONS = {"models": models.run, "overhead": overhead.run, "precision": precision.run, "notebooks": notebooks.run}
@@ -64,14 +62,6 @@ def _profile(choice: str, described: dict) -> str:
     return "full" if described["gpu"] else "quick"
 
 
-def write(results: dict, path: Path) -> None:
-    """Write the results atomically, so an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(temporary, path)
-
-
 def main(argv=None) -> dict:
     options = parse(argv)
     if options.threads:
@@ -90,7 +80,7 @@ def main(argv=None) -> dict:
     results["seconds"] = time.perf_counter() - start
     results["load_average"]["end"] = machine.load_average()
     out = options.out or ROOT / "benchmarks" / "results" / f"{described['tag']}.json"
-    write(results, out)
+    write_results(results, out)
     print(f"results written to {out} ({results['seconds'] / 60:.1f} min)", file=sys.stderr)
     return results
 

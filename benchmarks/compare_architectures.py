@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import shlex
 import sys
@@ -41,7 +40,7 @@ from coursekit import baselines, metrics
 from coursekit.models import names
 from coursekit.profiles import settings_for
 
-from . import comma_separated, limit_threads, machine
+from . import comma_separated, limit_threads, machine, write_results
 from .worker import ROOT, run_in_child
 
 SCHEMA = 1
@@ -246,14 +245,6 @@ def settings(options) -> dict:
     return replace(row, **overrides).as_dict()
 
 
-def write_json(results: dict, path: Path) -> None:
-    """Atomically: an interrupted run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(temporary, path)
-
-
 def write_npz(arrays: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
@@ -343,7 +334,7 @@ def main(argv=None) -> dict:
                "seconds": round(time.perf_counter() - started, 1),
                "load_average": {"start": load_start, "end": machine.load_average()}}
     write_npz(arrays, out.with_suffix(".npz"))
-    write_json(results, out)
+    write_results(results, out)
     print(f"results written to {out} ({results['seconds'] / 60:.1f} min)", file=sys.stderr)
     return results
 
