@@ -3,6 +3,7 @@
 #   make test   install, run every test (units, chapters under torch and keras, the book build)
 #   make lint   ruff over the package, tests, benchmarks and tools
 #   make student  the student edition: student/notebooks, every solution replaced by a stub
+#   make claims run every chapter for seeds 0-2 under both frameworks, record what each asserts (benchmarks/results/claims-*.json)
 #   make bench  measure speed and memory (benchmarks/), write benchmarks/results/<machine>.json, rewrite book/performance.md
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ export COURSEKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install browser book test bench lint student sync lab clean
+.PHONY: install browser book test bench claims lint student sync lab clean
 
 install: $(STAMP)
 
@@ -48,6 +49,10 @@ bench: install
 	$(PY) -m benchmarks $(BENCH_ARGS)
 	$(PY) -m benchmarks.page
 	$(PY) tools/instructor_guide.py book/instructor_guide.md
+
+# About 40 minutes on two cores; CLAIMS_ARGS="--chapters 03_segnet" reruns one chapter into the same file.
+claims: install
+	$(PY) -m benchmarks.claims $(CLAIMS_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks tools book/_ext

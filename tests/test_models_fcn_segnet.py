@@ -302,3 +302,45 @@ def test_head_adds_the_activation_in_both_frameworks(head):
             np.testing.assert_allclose(out.sum(axis=-1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="head"):
         build("fcn8s", "torch", num_classes=3, head="relu", **TINY)
+
+
+# --- chapter 3's ablation: SegNet with nearest up-sampling in place of unpooling ------------------
+
+
+def test_segnet_without_indices_is_the_same_network_up_sampling_by_nearest_neighbour():
+    import torch.nn.functional as F
+
+    with_indices = with_batch_norm_statistics(build("segnet", "torch", num_classes=3, **TINY)).eval()
+    nearest = build("segnet", "torch", num_classes=3, upsampling="nearest", **TINY).eval()
+    nearest.load_state_dict(with_indices.state_dict())  # the same parameters, name for name
+    x = torch.from_numpy(random_images(1, 64, 32, seed=3).transpose(0, 3, 1, 2))
+    with torch.no_grad():
+        deepest, _, sizes = with_indices.encode(x)
+        expected = deepest
+        for block, size in zip(with_indices.decoder.values(), reversed(sizes)):
+            expected = block(F.interpolate(expected, size=tuple(size), mode="nearest"))
+        expected = with_indices.classifier(expected)
+        got, unpooled = nearest(x), with_indices(x)
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(got, unpooled, atol=1e-3), "the indices must make a difference"
+
+
+@pytest.mark.parametrize("direction", ["torch_to_keras", "keras_to_torch"])
+def test_segnet_without_indices_has_twins_that_compute_the_same_function(direction):
+    t = with_batch_norm_statistics(build("segnet", "torch", num_classes=3, upsampling="nearest", **TINY))
+    k = build("segnet", "keras", num_classes=3, upsampling="nearest", **TINY)
+    assert count_params(t) == count_params(k) == count_params(build("segnet", "torch", num_classes=3, **TINY))
+    assert not any("unpool" in layer.name for layer in k.layers)
+    transfer_weights(t, k)
+    if direction == "keras_to_torch":
+        t = transfer_weights(k, build("segnet", "torch", num_classes=3, upsampling="nearest", **TINY))
+    x = random_images(2, 64, 32, seed=7)
+    out_t, out_k = run_torch(t.eval(), x), np.asarray(k(x, training=False))
+    assert np.abs(out_t).mean() > 1e-3
+    np.testing.assert_allclose(out_t, out_k, atol=1e-4)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_segnet_refuses_an_unknown_up_sampling(framework):
+    with pytest.raises(ValueError, match="upsampling must be one of 'indices', 'nearest', got 'bilinear'"):
+        build("segnet", framework, num_classes=3, upsampling="bilinear", **TINY)

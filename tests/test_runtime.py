@@ -11,6 +11,7 @@ from coursekit import profiles, runtime
 def clean_env(monkeypatch):
     monkeypatch.delenv("COURSEKIT_FRAMEWORK", raising=False)
     monkeypatch.delenv("COURSEKIT_PROFILE", raising=False)
+    monkeypatch.delenv("COURSEKIT_SEED", raising=False)
     return monkeypatch
 
 
@@ -53,6 +54,26 @@ def test_seeds_make_runs_repeatable(clean_env):
     second = (np.random.rand(3), torch.rand(3))
     np.testing.assert_array_equal(first[0], second[0])
     assert torch.equal(first[1], second[1])
+
+
+def test_the_seed_comes_from_the_environment_is_printed_and_the_argument_wins(clean_env, capsys):
+    import torch
+
+    assert coursekit.setup(verbose=False).seed == 0
+    clean_env.setenv("COURSEKIT_SEED", "2")
+    run = coursekit.setup()
+    assert run.seed == 2 and "seed 2" in capsys.readouterr().out
+    from_environment = torch.rand(3)
+    coursekit.setup(seed=2, verbose=False)
+    assert torch.equal(torch.rand(3), from_environment)
+    assert coursekit.setup(seed=1, verbose=False).seed == 1
+
+
+@pytest.mark.parametrize("value", ["one", "1.5", "-1"])
+def test_a_bad_seed_is_refused_naming_the_variable(clean_env, value):
+    clean_env.setenv("COURSEKIT_SEED", value)
+    with pytest.raises(ValueError, match="COURSEKIT_SEED"):
+        coursekit.setup(verbose=False)
 
 
 def test_settings_come_from_the_one_table(clean_env):

@@ -154,13 +154,31 @@ def _choose(value: str | None, env: str, default: str, allowed: tuple[str, ...])
     return chosen
 
 
-def setup(framework: str | None = None, profile: str | None = None, seed: int = 0,
+def _choose_seed(value: int | None) -> int:
+    if value is not None:
+        return int(value)
+    text = os.environ.get("COURSEKIT_SEED", "0").strip()
+    try:
+        seed = int(text)
+    except ValueError:
+        raise ValueError(f"environment variable COURSEKIT_SEED is {text!r}; expected a whole number such as 0, 1 "
+                         "or 2") from None
+    if seed < 0:
+        raise ValueError(f"environment variable COURSEKIT_SEED is {seed}; expected a number of 0 or more")
+    return seed
+
+
+def setup(framework: str | None = None, profile: str | None = None, seed: int | None = None,
           verbose: bool = True) -> Run:
     """Prepare a chapter: framework, profile, device, seeds; print one line.
 
     Arguments win over the environment variables ``COURSEKIT_FRAMEWORK``
-    (``torch`` by default, or ``keras``) and ``COURSEKIT_PROFILE`` (``auto`` by
-    default: ``full`` when a CUDA GPU is visible, ``quick`` otherwise).
+    (``torch`` by default, or ``keras``), ``COURSEKIT_PROFILE`` (``auto`` by
+    default: ``full`` when a CUDA GPU is visible, ``quick`` otherwise) and
+    ``COURSEKIT_SEED`` (``0`` by default).  The seed starts every random
+    generator of the run (weights, shuffling, augmentation); the datasets
+    themselves stay the same for every seed, so that two seeds differ only in
+    the training's luck.
 
     TensorFlow's memory growth is switched on before anything else, so that a
     notebook that uses both frameworks on one GPU leaves memory for torch.
@@ -171,6 +189,7 @@ def setup(framework: str | None = None, profile: str | None = None, seed: int = 
     needed = "torch" if framework == "torch" else "tensorflow"
     if not _installed(needed):
         raise ImportError(f"framework {framework!r} needs the package {needed!r}, which is not installed")
+    seed = _choose_seed(seed)
     if profile == "auto":
         profile = "full" if _cuda_available() else "quick"
     seed_everything(seed)

@@ -13,6 +13,16 @@ def check_head(head) -> None:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 
 
+SEGNET_UPSAMPLINGS = ("indices", "nearest")
+
+
+def check_upsampling(upsampling: str) -> None:
+    """SegNet's decoder up-samples with the encoder's pooling indices, or (the ablation) by nearest neighbour."""
+    if upsampling not in SEGNET_UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {', '.join(map(repr, SEGNET_UPSAMPLINGS))}, "
+                         f"got {upsampling!r}")
+
+
 def check_divisible(height, width, factor: int, name: str, why: str = "") -> None:
     """Raise a ValueError unless height and width are multiples of ``factor``; ``None`` (not known yet) passes.
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["add_legend", "blend", "colorize_mask", "legend_handles",
-           "overlay_mask", "palette", "plot_confusion_matrix", "plot_history", "show_grid"]
+           "overlay_mask", "palette", "plot_confusion_matrix", "plot_history", "plot_seed_spread", "show_grid",
+           "show_seed_spread"]
 
 # Class 0 (usually background) is black; then a qualitative palette whose
 # neighbouring colours are easy to tell apart.
@@ -188,3 +189,69 @@ def plot_confusion_matrix(cm, classes, normalize: bool = True, ax=None):
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     return ax
+
+
+def plot_seed_spread(sweep, chapter: str, panels: dict, this_run=None):
+    """A slope chart per panel: each run of the claims sweep is a line joining its models' scores.
+
+    ``panels`` maps a title to ``{label: value name}``, the models in the
+    order they are drawn, e.g. ``{"mIoU": {"SegNet": "segnet_miou", ...}}``.
+    Lines are coloured by framework; ``this_run`` (``(framework, seed)``) is
+    drawn thick.  Lines that all fall from left to right are a result that
+    held in every run; lines that cross are one that did not.
+    Taught in chapter 3 (how much one run says).
+    """
+    import matplotlib.pyplot as plt
+
+    runs = sweep.runs(chapter)
+    colours = {"torch": "#d62728", "keras": "#1f77b4"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (title, models) in zip(axes[0], panels.items()):
+        columns = [sweep.values(chapter, name) for name in models.values()]
+        for index, run in enumerate(runs):
+            points = [column[index] for column in columns]
+            if any(point is None for point in points):
+                continue
+            mine = this_run is not None and (run["framework"], run["seed"]) == tuple(this_run)
+            ax.plot(range(len(points)), points, marker="o", color=colours.get(run["framework"], "grey"),
+                    lw=3 if mine else 1.2, alpha=1 if mine else 0.7,
+                    label=f"{run['framework']}, seed {run['seed']}" + (" (this run)" if mine else ""))
+        ax.set_xticks(range(len(models)), list(models))
+        ax.set_xlim(-0.3, len(models) - 0.7)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def show_seed_spread(chapter: str, panels: dict, claims=(), this_run=None):
+    """Load the claims sweep, draw :func:`plot_seed_spread` and print how often each of ``claims`` held.
+
+    Without a sweep of ``chapter`` (offline, or a chapter not swept yet) it
+    prints why and draws nothing, so that the chapter still runs.  Returns the
+    :class:`coursekit.results.Sweep`, or None.
+    """
+    import matplotlib.pyplot as plt
+
+    from .. import results
+
+    try:
+        sweep = results.load_claims()
+        sweep.chapter(chapter)
+    except (FileNotFoundError, KeyError, results.SweepFileError) as missing:
+        print(f"no spread to show: {str(missing).strip(chr(34))}")
+        return None
+    print(sweep.describe())
+    plot_seed_spread(sweep, chapter, panels, this_run)
+    plt.show()
+    for text in claims:
+        try:
+            claim = sweep.claim(chapter, text)
+        except KeyError:
+            print(f"{text}: not in this sweep (made before the chapter said it); rerun make claims")
+            continue
+        span = ("no run recorded it" if claim["min"] is None
+                else f"the difference ranged from {claim['min']:+.3f} to {claim['max']:+.3f}")
+        print(f"{text}: held in {claim['held']} of {claim['runs']} runs; {span}")
+    return sweep

@@ -34,7 +34,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ..common import check_divisible, check_head, scaled
+from ..common import check_divisible, check_head, check_upsampling, scaled
 from .heads import add_head
 from .vgg import vgg16_features
 
@@ -135,11 +135,24 @@ def check_not_pretrained(pretrained: bool) -> None:
 
 
 def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
-    """SegNet: VGG16-BN encoder, decoder unpooling with the encoder's argmax. Returns logits unless ``head``."""
+           head: str | None = None, input_size=None, pretrained: bool = False,
+           upsampling: str = "indices") -> keras.Model:
+    """SegNet: VGG16-BN encoder, decoder unpooling with the encoder's argmax. Returns logits unless ``head``.
+
+    ``upsampling="nearest"`` is chapter 3's ablation: the same layers, but the
+    decoder up-samples by nearest neighbour and never sees the indices.
+    """
     check_head(head)
     check_not_pretrained(pretrained)
+    check_upsampling(upsampling)
     image, x = image_input(in_channels, input_size, "SegNet")
+    if upsampling == "nearest":
+        x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
+        for name, widths in DECODER_BLOCKS:
+            x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)
+            x = decoder_block(x, name, widths, width_multiplier)
+        logits = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
+        return keras.Model(image, add_head(logits, head), name="segnet_nearest")
     argmaxes = []
 
     def pool_with_argmax(x, name):

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import check_divisible, check_head, scaled
+from ..common import check_divisible, check_head, check_upsampling, scaled
 from .heads import apply_head
 from .vgg import imagenet_state_dict, load_features, vgg16_features
 
@@ -78,13 +78,20 @@ def check_divisible_by_32(x: torch.Tensor, model: str) -> None:
 
 
 class SegNet(nn.Module):
-    """VGG16-BN encoder; decoder that unpools with the encoder's max-pooling indices. Returns logits unless ``head``."""
+    """VGG16-BN encoder; decoder that unpools with the encoder's max-pooling indices. Returns logits unless ``head``.
+
+    ``upsampling="nearest"`` is chapter 3's ablation: the same network, whose
+    decoder doubles the size by nearest-neighbour up-sampling and ignores the
+    indices, so that a comparison isolates what the indices are worth.
+    """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-                 head: str | None = None):
+                 head: str | None = None, upsampling: str = "indices"):
         super().__init__()
         check_head(head)
+        check_upsampling(upsampling)
         self.head = head
+        self.upsampling = upsampling
         self.features = vgg16_features(in_channels, width_multiplier, batch_norm=True, return_indices=True)
         self.unpool = nn.MaxUnpool2d(kernel_size=2, stride=2)
         self.decoder = decoder(width_multiplier)
@@ -106,7 +113,10 @@ class SegNet(nn.Module):
         check_divisible_by_32(x, "SegNet")
         x, indices, sizes = self.encode(x)
         for block, where, size in zip(self.decoder.values(), reversed(indices), reversed(sizes)):
-            x = block(self.unpool(x, where, output_size=size))
+            if self.upsampling == "indices":
+                x = block(self.unpool(x, where, output_size=size))
+            else:
+                x = block(F.interpolate(x, size=tuple(size), mode="nearest"))
         return apply_head(self.classifier(x), self.head)
 
 
@@ -132,9 +142,12 @@ class VGGSegNet(nn.Module):
 
 
 def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False) -> SegNet:
-    """SegNet; ``pretrained`` loads torchvision's ImageNet VGG16-BN into the encoder."""
-    model = SegNet(in_channels, num_classes, width_multiplier, head)
+           head: str | None = None, pretrained: bool = False, upsampling: str = "indices") -> SegNet:
+    """SegNet; ``pretrained`` loads torchvision's ImageNet VGG16-BN into the encoder.
+
+    ``upsampling="nearest"`` builds the ablation without indices (same parameters).
+    """
+    model = SegNet(in_channels, num_classes, width_multiplier, head, upsampling)
     if pretrained:
         load_features(model.features, imagenet_state_dict("vgg16_bn", in_channels, width_multiplier))
     return model
