@@ -379,3 +379,135 @@ def test_keras_compiled_loss_equals_the_loss_on_the_model_output(name, channels)
     direct = float(loss(y, model(x)))
     assert compiled == pytest.approx(direct, rel=1e-5)
     assert direct == pytest.approx(both(name, np.moveaxis(np.array(model(x)), -1, 1).copy(), y)[0], rel=1e-5)
+
+
+# --- ignore_index in every loss, and logits that do not fit the target ---------------------------
+
+IGNORED = 255
+
+
+def with_ignored_pixels(labels):
+    """``labels`` with a block and a column labelled IGNORED, and the mask of the pixels that still count."""
+    labels = labels.copy()
+    labels[0, 1:4, 2:6] = IGNORED
+    labels[1, :, -1] = IGNORED
+    return labels, labels != IGNORED
+
+
+def counted_pixels(logits, labels, keep):
+    """The counted pixels alone, as one image one pixel wide: ``1×C×M×1`` logits and a ``1×M×1`` target.
+
+    Every loss here is a mean, or a ratio of sums, over pixels, so on these it is the loss of those pixels alone.
+    """
+    picked = np.moveaxis(logits, 1, -1)[keep]  # M×C
+    return np.ascontiguousarray(picked.T[None, :, :, None]), labels[keep][None, :, None]
+
+
+LOSS_CASES = [("cross_entropy", 4, {}), ("cross_entropy", 4, {"class_weights": [0.5, 1.0, 2.0, 3.0]}),
+              ("dice", 4, {}), ("dice", 1, {}), ("dice", 1, {"smooth": 0.1}),
+              ("bce", 1, {}), ("bce", 1, {"pos_weight": 3.0}),
+              ("focal", 4, {}), ("focal", 1, {"alpha": 0.25}),
+              ("cross_entropy+dice", 4, {}), ("bce+dice", 1, {}), ("focal+dice", 1, {})]
+
+
+def logits_and_labels(channels, seed):
+    return sample(seed, classes=channels) if channels > 1 else binary_sample(seed)
+
+
+@pytest.mark.parametrize("name, channels, options", LOSS_CASES)
+def test_ignored_pixels_count_for_nothing_in_both_frameworks(name, channels, options):
+    logits, labels = logits_and_labels(channels, 21)
+    labels, keep = with_ignored_pixels(labels)
+    expected = both(name, *counted_pixels(logits, labels, keep), **options)
+    np.testing.assert_allclose(both(name, logits, labels, ignore_index=IGNORED, **options), expected, rtol=1e-5)
+
+
+def test_one_channel_dice_ignores_pixels_as_numpy_does():
+    logits, target = binary_sample(22)
+    target, keep = with_ignored_pixels(target)
+    s, y = sigmoid(logits[:, 0].astype(np.float64)) * keep, np.where(keep, target, 0)
+    expected = 1 - (2 * (s * y).sum() + 1) / (s.sum() + y.sum() + 1)
+    t, k = both("dice", logits, target, ignore_index=IGNORED)
+    assert t == pytest.approx(expected, rel=1e-5) and k == pytest.approx(expected, rel=1e-5)
+
+
+def test_one_channel_weighted_cross_entropy_ignores_pixels():
+    logits, target = binary_sample(23)
+    target, keep = with_ignored_pixels(target)
+    w = np.random.default_rng(23).uniform(0.5, 3, size=target.shape).astype(np.float32)
+    s, y = sigmoid(logits[:, 0].astype(np.float64)), np.where(keep, target, 0)
+    expected = (w * -(y * np.log(s) + (1 - y) * np.log(1 - s)))[keep].mean()
+    t, k = weighted_both(logits, target, w, ignore_index=IGNORED)
+    assert t == pytest.approx(expected, rel=1e-5) and k == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("name, channels", [("cross_entropy", 4), ("dice", 4), ("dice", 1), ("bce", 1),
+                                            ("focal", 4), ("focal", 1), ("cross_entropy+dice", 4)])
+def test_a_batch_of_ignored_pixels_only_costs_nothing_in_both_frameworks(name, channels):
+    # a random crop that holds only ignored pixels must not turn the loss into NaN (0 / 0) and stop training
+    logits, labels = logits_and_labels(channels, 24)
+    labels = np.full_like(labels, IGNORED)
+    assert both(name, logits, labels, ignore_index=IGNORED) == pytest.approx((0.0, 0.0), abs=1e-7)
+    x = torch.from_numpy(logits).requires_grad_()
+    losses.get_loss(name, "torch", ignore_index=IGNORED)(x, torch.from_numpy(labels)).backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().max()) == pytest.approx(0.0, abs=1e-7)
+
+
+SHAPE_CASES = [("cross_entropy", 3), ("dice", 3), ("dice", 1), ("bce", 1), ("focal", 3), ("focal", 1),
+               ("bce+dice", 1)]
+
+
+def torch_loss(name, logits, target):
+    return losses.get_loss(name, "torch")(torch.from_numpy(logits), torch.from_numpy(target))
+
+
+def keras_loss(name, logits, target):
+    return losses.get_loss(name, "keras")(target, tf.constant(logits))
+
+
+@pytest.mark.parametrize("name, channels", SHAPE_CASES)
+def test_a_target_of_another_size_is_refused_with_both_shapes(name, channels):
+    target = np.zeros((2, 9, 8), np.int64)  # one row too many
+    with pytest.raises(ValueError, match=rf"logits N×C×H×W = \(2, {channels}, 8, 8\) do not match "
+                                         r"target N×H×W = \(2, 9, 8\).*expected.*\(2, 8, 8\)"):
+        torch_loss(name, np.zeros((2, channels, 8, 8), np.float32), target)
+    with pytest.raises(ValueError, match=rf"logits N×H×W×C = \(2, 8, 8, {channels}\) do not match "
+                                         r"target N×H×W = \(2, 9, 8\).*expected.*\(2, 8, 8\)"):
+        keras_loss(name, np.zeros((2, 8, 8, channels), np.float32), target)
+
+
+@pytest.mark.parametrize("name, channels", SHAPE_CASES)
+def test_a_target_of_another_batch_size_is_refused(name, channels):
+    target = np.zeros((3, 8, 8), np.int64)
+    with pytest.raises(ValueError, match=r"do not match target N×H×W = \(3, 8, 8\)"):
+        torch_loss(name, np.zeros((2, channels, 8, 8), np.float32), target)
+    with pytest.raises(ValueError, match=r"do not match target N×H×W = \(3, 8, 8\)"):
+        keras_loss(name, np.zeros((2, 8, 8, channels), np.float32), target)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "dice", "focal", "cross_entropy+dice"])
+def test_one_hot_targets_and_channels_first_keras_logits_are_refused(name):
+    # torch: a one-hot N×C×H×W target where class indices N×H×W are expected
+    with pytest.raises(ValueError, match=r"target N×H×W = \(2, 3, 8, 8\).*expected.*\(2, 8, 8\)"):
+        torch_loss(name, np.zeros((2, 3, 8, 8), np.float32), np.zeros((2, 3, 8, 8), np.int64))
+    # Keras: torch's channels-first layout, so that the last axis is not the classes
+    with pytest.raises(ValueError, match=r"logits N×H×W×C = \(2, 3, 8, 8\) do not match target N×H×W = \(2, 8, 8\)"):
+        keras_loss(name, np.zeros((2, 3, 8, 8), np.float32), np.zeros((2, 8, 8), np.int64))
+
+
+def test_weighted_cross_entropy_refuses_a_target_of_another_size():
+    logits, target = np.zeros((2, 3, 8, 8), np.float32), np.zeros((2, 8, 9), np.int64)
+    with pytest.raises(ValueError, match=r"logits N×C×H×W = \(2, 3, 8, 8\) do not match target N×H×W = \(2, 8, 9\)"):
+        losses.weighted_cross_entropy(torch.from_numpy(logits), torch.from_numpy(target), np.ones((2, 8, 9)))
+    with pytest.raises(ValueError, match=r"logits N×H×W×C = \(2, 8, 8, 3\) do not match target N×H×W = \(2, 8, 9\)"):
+        losses.weighted_cross_entropy(tf.zeros((2, 8, 8, 3)), target, np.ones((2, 8, 9)))
+
+
+def test_targets_that_fit_are_still_taken():
+    # one channel: the target may keep its channel axis; Keras may hand over one-channel logits squeezed
+    logits, target = binary_sample(25)
+    expected = both("bce+dice", logits, target)
+    assert float(torch_loss("bce+dice", logits, target[:, None])) == pytest.approx(expected[0], rel=1e-6)
+    squeezed = np.moveaxis(logits, 1, -1)[..., 0]
+    assert float(keras_loss("bce+dice", squeezed, target)) == pytest.approx(expected[1], rel=1e-6)
+    assert float(keras_loss("bce+dice", squeezed[..., None], target[..., None])) == pytest.approx(expected[1], rel=1e-6)

@@ -60,3 +60,20 @@ def test_dataset_checks_its_arrays():
     data = ArrayDataset(images, np.zeros((2, 8, 8), np.int64), ("a", "b"), np.zeros((2, 3), np.uint8), "disk")
     image, mask = data[1]
     assert image.shape == (8, 8, 3) and mask.shape == (8, 8) and len(data) == 2
+
+
+def test_dataset_declares_and_checks_its_ignore_index():
+    images, palette = np.zeros((2, 8, 8, 3), np.float32), np.zeros((2, 3), np.uint8)
+    masks = np.zeros((2, 8, 8), np.int64)
+    masks[0, :2] = 1
+    masks[1, :4] = 255
+    assert ArrayDataset(images, masks, ("a", "b"), palette, "disk").ignore_index is None
+    data = ArrayDataset(images, masks, ("a", "b"), palette, "disk", ignore_index=np.int64(255))
+    assert data.ignore_index == 255 and type(data.ignore_index) is int
+    # ignored pixels belong to no class: 16 of the 96 counted pixels are class 1
+    np.testing.assert_allclose(data.class_frequencies(), [80 / 96, 16 / 96])
+    with pytest.raises(ValueError, match="ignore_index 1 is class 'b'"):
+        ArrayDataset(images, masks, ("a", "b"), palette, "disk", ignore_index=1)
+    for bad in (255.0, "255", True):
+        with pytest.raises(TypeError, match="ignore_index must be an integer"):
+            ArrayDataset(images, masks, ("a", "b"), palette, "disk", ignore_index=bad)

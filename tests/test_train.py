@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,180 @@ def test_weight_maps_and_the_weighted_loss_come_together():
         train.fit(model, (data.images, data.masks, ones), loss="dice", epochs=1, lr=1e-3, verbose=False)
     with pytest.raises(ValueError, match="weight_maps must be N×H×W"):
         train.fit(model, (data.images, data.masks, ones[:, :8]), loss="weighted_cross_entropy", epochs=1, lr=1e-3)
+
+
+# --- ignore_index through fit and evaluate -------------------------------------------------------
+
+IGNORED = 255
+
+
+def with_ignored_block(data, declared=True):
+    """``data`` with a square of every mask labelled IGNORED, which the dataset declares (or not)."""
+    from coursekit.data import ArrayDataset
+
+    masks = data.masks.copy()
+    masks[:, 6:14, 4:16] = IGNORED
+    return ArrayDataset(data.images, masks, data.classes, data.palette, data.source,
+                        ignore_index=IGNORED if declared else None)
+
+
+def _train_mode_logits(model, framework, images):
+    """The logits of the model's training-mode forward pass, channels last, leaving the model as it is."""
+    if framework == "torch":
+        import copy
+
+        import torch
+
+        twin = copy.deepcopy(model).train()
+        with torch.no_grad():
+            return twin(torch.from_numpy(images.transpose(0, 3, 1, 2).copy())).numpy().transpose(0, 2, 3, 1)
+    import keras
+
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    return np.asarray(twin(images, training=True))
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_ignored_pixels_are_neither_trained_on_nor_scored_while_training(framework):
+    """One batch of the whole set: the epoch's loss and scores are those of the first forward pass, ignored
+    pixels left out, as coursekit.losses and coursekit.metrics leave them out."""
+    import tensorflow as tf
+
+    from coursekit import losses, metrics
+
+    data = with_ignored_block(shapes(12, 24, seed=5))
+    seed_everything(0)
+    model = build("tiny_fcn", framework, num_classes=4, width=4)
+    logits = _train_mode_logits(model, framework, data.images)
+    history = train.fit(model, data, loss="cross_entropy+dice", epochs=1, lr=1e-3, batch_size=len(data),
+                        metrics=("miou", "pixel_accuracy"), verbose=False)
+    expected_loss = float(losses.get_loss("cross_entropy+dice", "keras", ignore_index=IGNORED)(
+        data.masks, tf.constant(logits)))
+    predicted = logits.argmax(-1)
+    assert history["loss"][0] == pytest.approx(expected_loss, rel=1e-4)
+    assert history["miou"][0] == pytest.approx(metrics.mean_iou(data.masks, predicted, 4, IGNORED), abs=1e-6)
+    assert history["pixel_accuracy"][0] == pytest.approx(
+        metrics.pixel_accuracy(data.masks, predicted, 4, IGNORED), abs=1e-6)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_evaluate_scores_only_the_pixels_that_are_not_ignored(framework):
+    from coursekit import losses, metrics
+
+    train_set, val_set = with_ignored_block(shapes(32, 24, seed=7)), with_ignored_block(shapes(8, 24, seed=8))
+    seed_everything(0)
+    model = build("tiny_fcn", framework, num_classes=4, width=4)
+    history = train.fit(model, train_set, val_set, loss="cross_entropy+dice", epochs=2,
+                        lr=5e-3, batch_size=8, metrics=("miou", "dice", "pixel_accuracy"), verbose=False)
+    assert all(np.isfinite(values).all() for values in history.values())
+    predicted = train.predict(model, val_set.images)
+    expected = metrics.scores(val_set.masks, predicted, 4, ignore_index=IGNORED)
+    names = ("miou", "dice", "pixel_accuracy", "boundary_f1")
+    scores = train.evaluate(model, val_set, names, loss="cross_entropy", batch_size=3)
+    assert scores["miou"] == pytest.approx(expected["miou"])
+    assert scores["dice"] == pytest.approx(expected["mean_dice"])
+    assert scores["pixel_accuracy"] == pytest.approx(expected["pixel_accuracy"])
+    assert scores["boundary_f1"] == pytest.approx(metrics.mean_boundary_f1(val_set.masks, predicted, 4,
+                                                                           ignore_index=IGNORED))
+    assert np.isfinite(scores["loss"])
+    # the last epoch's validation scores are those of the trained model
+    assert history["val_miou"][-1] == pytest.approx(expected["miou"])
+    assert history["val_pixel_accuracy"][-1] == pytest.approx(expected["pixel_accuracy"])
+    # the pixels left out are those of the block alone: scoring the rest of the set gives the same numbers
+    outside = np.ones(val_set.masks.shape, bool)
+    outside[:, 6:14, 4:16] = False
+    assert scores["pixel_accuracy"] == pytest.approx(np.mean(predicted[outside] == val_set.masks[outside]))
+    if framework == "torch":
+        import torch
+
+        with torch.no_grad():
+            logits = model.eval()(torch.from_numpy(val_set.images.transpose(0, 3, 1, 2).copy()))
+        whole = losses.cross_entropy(logits, torch.from_numpy(val_set.masks), ignore_index=IGNORED)
+        assert train.evaluate(model, val_set, (), loss="cross_entropy", batch_size=len(val_set))["loss"] == \
+            pytest.approx(float(whole), rel=1e-5)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_ignore_index_keyword_equals_the_one_the_dataset_declares(framework):
+    declared = with_ignored_block(shapes(16, 24, seed=9))
+    pair = (declared.images, declared.masks)
+    runs = []
+    for data, keyword in ((declared, {}), (pair, {"ignore_index": IGNORED})):
+        seed_everything(0)
+        model = build("tiny_fcn", framework, num_classes=4, width=4)
+        history = train.fit(model, data, data, loss="cross_entropy", epochs=1, lr=1e-3, batch_size=8,
+                            verbose=False, **keyword)
+        runs.append((history, train.evaluate(model, data, ("miou", "dice"), loss="cross_entropy", **keyword)))
+    (history_declared, scores_declared), (history_keyword, scores_keyword) = runs
+    for key in history_declared:
+        assert history_keyword[key] == pytest.approx(history_declared[key], rel=1e-6), key
+    assert scores_keyword == pytest.approx(scores_declared, rel=1e-6)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_a_label_out_of_range_is_refused_by_fit_and_evaluate_alike(framework):
+    data = with_ignored_block(shapes(8, 24, seed=10))
+    data.masks[2, 0, 0] = 7  # neither a class (0..3) nor the ignore index
+    model = build("tiny_fcn", framework, num_classes=4, width=4)
+    message = r"holds label 7, outside 0\.\.3 \(num_classes=4, ignore_index=255\)"
+    with pytest.raises(ValueError, match="train_data.*" + message):
+        train.fit(model, data, loss="cross_entropy", epochs=1, lr=1e-3, verbose=False)
+    with pytest.raises(ValueError, match="val_data.*" + message):
+        train.fit(model, with_ignored_block(shapes(8, 24, seed=11)), data, loss="cross_entropy", epochs=1, lr=1e-3,
+                  verbose=False)
+    with pytest.raises(ValueError, match="data.*" + message):
+        train.evaluate(model, data)
+    with pytest.raises(ValueError, match="data.*" + message):
+        train.evaluate(model, data, loss="cross_entropy")
+    # 255 itself is out of range when no ignore index is given: it is no longer dropped without a word
+    undeclared = with_ignored_block(shapes(8, 24, seed=10), declared=False)
+    undeclared_message = r"holds label 255, outside 0\.\.3 \(num_classes=4, ignore_index=None\)"
+    with pytest.raises(ValueError, match=undeclared_message):
+        train.fit(model, undeclared, loss="cross_entropy", epochs=1, lr=1e-3, verbose=False)
+    with pytest.raises(ValueError, match=undeclared_message):
+        train.evaluate(model, (undeclared.images, undeclared.masks))
+
+
+def test_ignore_index_must_be_an_integer_and_agree_between_the_datasets():
+    data = shapes(4, 16, seed=0)
+    model = build("tiny_fcn", "torch", num_classes=4, width=4)
+    with pytest.raises(TypeError, match="ignore_index must be an integer"):
+        train.fit(model, data, loss="cross_entropy", epochs=1, lr=1e-3, ignore_index=255.0, verbose=False)
+    with pytest.raises(TypeError, match="ignore_index must be an integer"):
+        train.evaluate(model, data, ignore_index="255")
+    other = dataclasses.replace(with_ignored_block(shapes(4, 24, seed=1)), ignore_index=-1)
+    with pytest.raises(ValueError, match="ignore different labels"):
+        train.fit(model, with_ignored_block(shapes(4, 24, seed=2)), other, loss="cross_entropy", epochs=1, lr=1e-3,
+                  verbose=False)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_one_channel_models_train_and_score_around_ignored_pixels(framework):
+    """Binary Dice + BCE on one logit channel: the losses whose ignore_index was missing or unused."""
+    from coursekit import metrics
+    from coursekit.data import cells
+
+    data = with_ignored_block(cells(8, 32, seed=3))
+    seed_everything(0)
+    model = build("tiny_fcn", framework, in_channels=1, num_classes=1, width=4)
+    history = train.fit(model, data, data, loss="bce+dice", epochs=2, lr=5e-3, batch_size=4, verbose=False)
+    assert all(np.isfinite(values).all() for values in history.values())
+    predicted = train.predict(model, data.images)
+    assert history["val_miou"][-1] == pytest.approx(metrics.mean_iou(data.masks, predicted, 2, IGNORED))
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_weighted_loss_ignores_pixels_too(framework):
+    """Weights of 2 everywhere double the first step's loss, ignored pixels left out of both."""
+    data = with_ignored_block(shapes(8, 24, seed=6))
+    weighted = (data.images, data.masks, np.full(data.masks.shape, 2.0, np.float32))
+    runs = []
+    for train_data, loss in ((data, "cross_entropy"), (weighted, "weighted_cross_entropy")):
+        seed_everything(0)
+        model = build("tiny_fcn", framework, num_classes=4, width=4)
+        runs.append(train.fit(model, train_data, data, loss=loss, epochs=1, lr=1e-3, batch_size=8,
+                              ignore_index=IGNORED, verbose=False))
+    plain, doubled = runs
+    assert doubled["loss"][0] == pytest.approx(2 * plain["loss"][0], rel=1e-5)
+    assert doubled["val_loss"][0] == pytest.approx(plain["val_loss"][0], rel=1e-4)

@@ -13,6 +13,11 @@ dispatches on their type:
   (or ``N×1×H×W`` / ``N×H×W`` 0-1 floats for the binary losses);
 * TensorFlow: ``logits`` ``N×H×W×C``, ``target`` ``N×H×W`` (channels last).
 
+A target of another shape is refused with both shapes named, rather than
+broadcast or reshaped into a wrong but finite loss.  In every loss, pixels
+labelled ``ignore_index`` count for nothing: not in a mean, a sum or a
+denominator, so that a batch of ignored pixels only costs 0.
+
 :func:`get_loss` returns a callable with the framework's own argument order:
 ``loss(logits, target)`` for torch, ``loss(y_true, y_pred)`` for Keras.
 
@@ -35,6 +40,55 @@ def _is_torch(x) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
+def _shape(x) -> tuple | None:
+    """The shape as a tuple (``None`` for a size Keras does not know while it traces), or ``None`` for unknown rank."""
+    shape = getattr(x, "shape", None)
+    try:
+        return tuple(None if d is None else int(d) for d in (np.shape(x) if shape is None else shape))
+    except (TypeError, ValueError):  # a TensorShape of unknown rank cannot be iterated
+        return None
+
+
+def _layout(ndim: int, channels_last: bool, with_channels: bool = True) -> str:
+    """``N×C×H×W``, ``N×H×W×C``, ``N×H×W`` ... for a tensor of ``ndim`` axes, to name shapes in an error."""
+    spatial = ndim - 2 if with_channels else ndim - 1
+    axes = ["N", *("DHW"[-spatial:] if 0 < spatial <= 3 else [f"S{i + 1}" for i in range(max(spatial, 0))])]
+    if with_channels:
+        axes.insert(len(axes) if channels_last else 1, "C")
+    return "×".join(axes)
+
+
+def _same(shape, expected) -> bool:
+    return len(shape) == len(expected) and all(a is None or b is None or a == b for a, b in zip(shape, expected))
+
+
+def _check_target(loss: str, logits, target, channels_last: bool, may_match_logits: bool,
+                  pixels_need_one_channel: bool = False) -> None:
+    """Refuse a target whose pixels are not the logits' pixels, before broadcasting or a reshape hides it.
+
+    The target normally holds one value per pixel: the logits' shape without
+    the channel axis.  ``may_match_logits``: a target of the logits' own shape
+    is fine too (a one-channel target that keeps its channel axis, or the
+    one-channel logits Keras hands over without it).
+    ``pixels_need_one_channel``: one value per pixel fits one logit channel
+    only (binary cross-entropy has no class index to pick a channel with).
+    """
+    logits_shape, target_shape = _shape(logits), _shape(target)
+    if logits_shape is None or target_shape is None or len(logits_shape) < 2:
+        return
+    channel = len(logits_shape) - 1 if channels_last else 1
+    pixels = logits_shape[:channel] + logits_shape[channel + 1:]
+    channels = logits_shape[channel]
+    expected = [] if pixels_need_one_channel and channels not in (1, None) else [pixels]
+    if may_match_logits:
+        expected.append(logits_shape)
+    if any(_same(target_shape, shape) for shape in expected):
+        return
+    raise ValueError(f"{loss}: logits {_layout(len(logits_shape), channels_last)} = {logits_shape} do not match "
+                     f"target {_layout(len(logits_shape) - 1, channels_last, with_channels=False)} = {target_shape}; "
+                     f"expected a target of shape {' or '.join(str(shape) for shape in expected)}")
+
+
 def _torch_valid(target, ignore_index, dtype):
     """Target with ignored pixels set to class 0, and a 0/1 mask of the pixels that count."""
     import torch
@@ -51,11 +105,11 @@ def _tf_valid(target, ignore_index):
     if ignore_index is None:
         return target, tf.ones_like(target, tf.float32)
     ignored = target == ignore_index
-    return tf.where(ignored, 0, target), tf.cast(~ignored, tf.float32)
+    return tf.where(ignored, tf.zeros_like(target), target), tf.cast(~ignored, tf.float32)
 
 
-def _tf_logits(logits, target):
-    """float32 logits that keep their channel axis.
+def _tf_logits(loss: str, logits, target):
+    """float32 logits that keep their channel axis, once their shape is checked against the target's.
 
     Keras squeezes a one-channel axis off ``y_pred`` before it calls a loss
     function when ``y_true`` has none, so logits with the target's rank are
@@ -63,6 +117,7 @@ def _tf_logits(logits, target):
     """
     import tensorflow as tf
 
+    _check_target(loss, logits, target, channels_last=True, may_match_logits=True)
     logits = tf.cast(logits, tf.float32)
     return logits[..., None] if len(logits.shape) == len(target.shape) else logits
 
@@ -97,12 +152,19 @@ def cross_entropy(logits, target, class_weights=None, ignore_index: int | None =
         import torch
         import torch.nn.functional as F
 
+        _check_target("cross_entropy", logits, target, channels_last=False, may_match_logits=False)
         weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=logits.dtype,
                                                                      device=logits.device)
-        return F.cross_entropy(logits, target.long(), weight=weight,
-                               ignore_index=-100 if ignore_index is None else ignore_index)
+        if ignore_index is None:
+            return F.cross_entropy(logits, target.long(), weight=weight)
+        # torch's own mean divides by the counted pixels' weight, 0 in a batch of ignored pixels only: NaN
+        safe, valid = _torch_valid(target.long(), ignore_index, torch.float32)
+        per_pixel = F.cross_entropy(logits, safe, weight=weight, reduction="none")
+        counted = valid if weight is None else weight.float()[safe] * valid
+        return (per_pixel * valid).sum() / counted.sum().clamp_min(1e-12)
     import tensorflow as tf
 
+    _check_target("cross_entropy", logits, target, channels_last=True, may_match_logits=False)
     safe_target, weight = _tf_valid(tf.cast(target, tf.int32), ignore_index)
     per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe_target,
                                                                logits=tf.cast(logits, tf.float32))
@@ -111,31 +173,46 @@ def cross_entropy(logits, target, class_weights=None, ignore_index: int | None =
     return tf.reduce_sum(per_pixel * weight) / tf.maximum(tf.reduce_sum(weight), 1e-12)
 
 
-def bce_with_logits(logits, target, pos_weight: float | None = None):
+def bce_with_logits(logits, target, pos_weight: float | None = None, ignore_index: int | None = None):
     """Mean binary cross-entropy of sigmoid(logits) against 0/1 targets.
 
     ``logits`` may carry a channel axis of size 1 (``N×1×H×W`` in torch,
-    ``N×H×W×1`` in TensorFlow); ``target`` may or may not.
+    ``N×H×W×1`` in TensorFlow); ``target`` may or may not.  Pixels labelled
+    ``ignore_index`` count for nothing.
     """
     if _is_torch(logits):
         import torch
         import torch.nn.functional as F
 
+        _check_target("bce_with_logits", logits, target, channels_last=False, may_match_logits=True,
+                      pixels_need_one_channel=True)
         if logits.ndim == target.ndim + 1:
             logits = logits.squeeze(1)
         weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=logits.dtype, device=logits.device)
-        return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), pos_weight=weight)
+        if ignore_index is None:
+            return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), pos_weight=weight)
+        valid = target != ignore_index
+        y = torch.where(valid, target, torch.zeros_like(target)).to(logits.dtype)
+        per_pixel = F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight, reduction="none")
+        return torch.where(valid, per_pixel, torch.zeros_like(per_pixel)).sum() / valid.sum().clamp_min(1)
     import tensorflow as tf
 
+    _check_target("bce_with_logits", logits, target, channels_last=True, may_match_logits=True,
+                  pixels_need_one_channel=True)
     logits = tf.cast(logits, tf.float32)
     if len(logits.shape) == len(target.shape) + 1:
         logits = tf.squeeze(logits, -1)
     target = tf.cast(target, tf.float32)
+    valid = None if ignore_index is None else tf.cast(target != ignore_index, tf.float32)
+    if valid is not None:
+        target = target * valid
     if pos_weight is None:
         per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
     else:
         per_pixel = tf.nn.weighted_cross_entropy_with_logits(labels=target, logits=logits, pos_weight=pos_weight)
-    return tf.reduce_mean(per_pixel)
+    if valid is None:
+        return tf.reduce_mean(per_pixel)
+    return tf.reduce_sum(per_pixel * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
 
 
 def soft_dice_loss(logits, target, smooth: float = 1.0, ignore_index: int | None = None):
@@ -151,10 +228,11 @@ def soft_dice_loss(logits, target, smooth: float = 1.0, ignore_index: int | None
         import torch
         import torch.nn.functional as F
 
+        _check_target("soft_dice_loss", logits, target, channels_last=False, may_match_logits=logits.shape[1] == 1)
         if logits.shape[1] == 1:
             probs = torch.sigmoid(logits)
-            onehot = target.reshape(probs.shape).to(probs.dtype)
-            valid = torch.ones_like(probs)
+            safe, valid = _torch_valid(target.reshape(probs.shape), ignore_index, probs.dtype)
+            onehot = safe.to(probs.dtype)
         else:
             probs = torch.softmax(logits, dim=1)
             safe, valid = _torch_valid(target.long(), ignore_index, probs.dtype)
@@ -167,11 +245,10 @@ def soft_dice_loss(logits, target, smooth: float = 1.0, ignore_index: int | None
         return 1 - ((2 * intersection + smooth) / (sizes + smooth)).mean()
     import tensorflow as tf
 
-    logits = _tf_logits(logits, target)
+    logits = _tf_logits("soft_dice_loss", logits, target)
     if logits.shape[-1] == 1:
         probs = tf.sigmoid(logits)
-        onehot = tf.reshape(tf.cast(target, tf.float32), tf.shape(probs))
-        valid = tf.ones_like(probs)
+        onehot, valid = _tf_valid(tf.reshape(tf.cast(target, tf.float32), tf.shape(probs)), ignore_index)
     else:
         probs = tf.nn.softmax(logits, axis=-1)
         safe, valid = _tf_valid(tf.cast(target, tf.int32), ignore_index)
@@ -230,6 +307,7 @@ def focal_loss(logits, target, gamma: float = 2.0, alpha=None, ignore_index: int
         import torch
         import torch.nn.functional as F
 
+        _check_target("focal_loss", logits, target, channels_last=False, may_match_logits=logits.shape[1] == 1)
         logits = logits.float()  # (1 - p)^γ loses its precision in bf16 / fp16
         if logits.shape[1] == 1:
             x, y, valid = _torch_binary(logits, target, ignore_index)
@@ -250,7 +328,7 @@ def focal_loss(logits, target, gamma: float = 2.0, alpha=None, ignore_index: int
         return (term * valid).sum() / valid.sum().clamp_min(1)
     import tensorflow as tf
 
-    logits = _tf_logits(logits, target)
+    logits = _tf_logits("focal_loss", logits, target)
     if logits.shape[-1] == 1:
         x, y, valid = _tf_binary(logits, target, ignore_index)
         ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=x)
@@ -283,6 +361,8 @@ def weighted_cross_entropy(logits, target, weight_map, ignore_index: int | None 
         import torch
         import torch.nn.functional as F
 
+        _check_target("weighted_cross_entropy", logits, target, channels_last=False,
+                      may_match_logits=logits.shape[1] == 1)
         logits = logits.float()
         if logits.shape[1] == 1:
             x, y, valid = _torch_binary(logits, target, ignore_index)
@@ -295,7 +375,7 @@ def weighted_cross_entropy(logits, target, weight_map, ignore_index: int | None 
         return (per_pixel * weight * valid).sum() / valid.sum().clamp_min(1)
     import tensorflow as tf
 
-    logits = _tf_logits(logits, target)
+    logits = _tf_logits("weighted_cross_entropy", logits, target)
     if logits.shape[-1] == 1:
         x, y, valid = _tf_binary(logits, target, ignore_index)
         per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=x)

@@ -33,6 +33,40 @@ from __future__ import annotations
 import numpy as np
 
 
+def check_ignore_index(ignore_index) -> int | None:
+    """``ignore_index`` as a Python int (or ``None``), refusing what cannot be a label.
+
+    A float or a string would compare unequal to every integer label and so
+    ignore nothing, without a word; ``True`` would quietly mean label 1.
+    """
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index must be an integer label or None, got {ignore_index!r}")
+    return int(ignore_index)
+
+
+def check_label_range(name: str, labels, num_classes: int, ignore_index: int | None) -> None:
+    """Refuse a label that is neither a class index nor ``ignore_index``, naming the first one found.
+
+    Training and evaluation raise this same error (:mod:`coursekit.train`), so
+    that a stray value is never dropped in one and counted in the other.
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0 or (labels.min() >= 0 and labels.max() < num_classes):
+        return  # the common case, without a mask the size of the data
+    outside = (labels < 0) | (labels >= num_classes)
+    if ignore_index is not None:
+        outside &= labels != ignore_index
+    if outside.any():
+        _refuse_label(name, labels[outside][0], num_classes, ignore_index)
+
+
+def _refuse_label(name: str, label, num_classes: int, ignore_index: int | None):
+    raise ValueError(f"{name} holds label {label}, outside 0..{num_classes - 1} "
+                     f"(num_classes={num_classes}, ignore_index={ignore_index})")
+
+
 def _check_labels(target, prediction, num_classes: int, ignore_index: int | None):
     target = np.asarray(target)
     prediction = np.asarray(prediction)
@@ -47,9 +81,7 @@ def _check_labels(target, prediction, num_classes: int, ignore_index: int | None
     keep = np.ones(target.shape, bool) if ignore_index is None else target != ignore_index
     for name, labels in (("target", target[keep]), ("prediction", prediction[keep])):
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-            bad = labels[(labels < 0) | (labels >= num_classes)][0]
-            raise ValueError(f"{name} holds label {bad}, outside 0..{num_classes - 1} "
-                             f"(num_classes={num_classes}, ignore_index={ignore_index})")
+            _refuse_label(name, labels[(labels < 0) | (labels >= num_classes)][0], num_classes, ignore_index)
     return target[keep].astype(np.int64), prediction[keep].astype(np.int64)
 
 

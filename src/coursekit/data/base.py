@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..metrics import check_ignore_index
+
 
 @dataclass
 class ArrayDataset:
@@ -19,6 +21,9 @@ class ArrayDataset:
     class stay apart.  ``weight_maps``, where set, weighs each pixel's loss
     when :func:`coursekit.train.fit` trains with ``loss="weighted_cross_entropy"``
     (for example :func:`coursekit.losses.unet_weight_map` of the instances).
+    ``ignore_index``, where set, is the mask value of pixels that belong to no
+    class (PASCAL VOC's 255 on object borders, say): :func:`coursekit.train.fit`
+    and :func:`coursekit.train.evaluate` then neither train on nor score them.
     """
 
     images: np.ndarray
@@ -28,6 +33,7 @@ class ArrayDataset:
     source: str
     instances: np.ndarray | None = None  # N×H×W instance ids (0 = none), where the data has them
     weight_maps: np.ndarray | None = None  # N×H×W per-pixel loss weights (chapter 4), used by train.fit
+    ignore_index: int | None = None  # the mask value of pixels left out of losses and scores
 
     def __post_init__(self):
         if self.images.ndim != 4:
@@ -41,6 +47,11 @@ class ArrayDataset:
                 raise ValueError(f"{column} have shape {values.shape}, masks {self.masks.shape}")
         if len(self.palette) < len(self.classes):
             raise ValueError(f"palette has {len(self.palette)} colours for {len(self.classes)} classes")
+        self.ignore_index = check_ignore_index(self.ignore_index)
+        if self.ignore_index is not None and 0 <= self.ignore_index < len(self.classes):
+            raise ValueError(f"ignore_index {self.ignore_index} is class {self.classes[self.ignore_index]!r}, "
+                             "which would then be neither trained on nor scored; use a value outside "
+                             f"0..{len(self.classes) - 1}, such as 255")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -53,6 +64,7 @@ class ArrayDataset:
         return len(self.classes)
 
     def class_frequencies(self) -> np.ndarray:
-        """Fraction of all pixels that belongs to each class."""
-        counts = np.bincount(self.masks.ravel(), minlength=self.num_classes)
+        """Fraction of the pixels that belongs to each class (ignored pixels belong to none and are not counted)."""
+        labels = self.masks.ravel() if self.ignore_index is None else self.masks[self.masks != self.ignore_index]
+        counts = np.bincount(labels, minlength=self.num_classes)
         return counts / counts.sum()

@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from ..metrics import check_ignore_index
 from .common import METRICS, PER_IMAGE_METRICS, History, Options, TrainingDiverged, check_metrics
 
 
@@ -39,9 +40,9 @@ def _engine(model):
 
 
 def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch_size: int = 16,
-        optimizer: str = "adam", metrics=("miou", "dice"), checkpoint_dir=None, resume: bool = True,
-        amp="auto", schedule: str | None = None, grad_clip: float | None = None, compile: bool = False,
-        seed: int = 0, device=None, verbose: bool = True) -> History:
+        optimizer: str = "adam", metrics=("miou", "dice"), ignore_index: int | None = None, checkpoint_dir=None,
+        resume: bool = True, amp="auto", schedule: str | None = None, grad_clip: float | None = None,
+        compile: bool = False, seed: int = 0, device=None, verbose: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     ``train_data`` and ``val_data`` are :class:`~coursekit.data.ArrayDataset`\\ s
@@ -56,6 +57,14 @@ def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch
     ``metrics`` and one line is printed; while an epoch runs, a terminal or a
     notebook with widgets shows a progress bar with the running loss, which
     disappears when the epoch ends.  ``verbose=False`` prints nothing.
+
+    ``ignore_index``: the mask value of pixels that belong to no class (PASCAL
+    VOC's 255 on object borders).  They are neither trained on (the loss, when
+    given by name, leaves them out; a callable loss must do so itself) nor
+    scored, in the training metrics and the validation ones alike.  Not given,
+    it is the one the data declares (``ArrayDataset.ignore_index``).  Any
+    other label outside ``0 .. num_classes-1`` is refused before training
+    starts, with the error :func:`evaluate` gives.
 
     ``checkpoint_dir``: after each epoch, model, optimiser, schedule, history
     and every random state are saved there (atomically; see
@@ -96,22 +105,27 @@ def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch
     engine = _engine(model)  # refuses a model of neither framework before the options are checked
     opts = Options(loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, metrics=metrics,
                    checkpoint_dir=checkpoint_dir, resume=resume, amp=amp, schedule=schedule, grad_clip=grad_clip,
-                   compile=compile, seed=seed, device=device, verbose=verbose)
+                   compile=compile, seed=seed, device=device, verbose=verbose, ignore_index=ignore_index)
     return engine.fit(model, train_data, val_data, opts)
 
 
-def evaluate(model, data, metrics=("miou", "dice"), *, loss=None, batch_size: int = 32) -> dict:
+def evaluate(model, data, metrics=("miou", "dice"), *, loss=None, batch_size: int = 32,
+             ignore_index: int | None = None) -> dict:
     """Mean loss (if ``loss`` is given) and ``metrics`` of ``model`` on ``data``, in eval mode.
 
     ``metrics`` are names: ``"miou"``, ``"dice"`` and ``"pixel_accuracy"`` come
     from the confusion matrix summed over all batches (so they do not depend
     on ``batch_size``); ``"boundary_f1"`` and ``"hd95"`` (chapter 5) are scored
     per image and class, as :func:`coursekit.metrics.mean_boundary_f1` and
-    :func:`coursekit.metrics.mean_hd95` score the whole set.
+    :func:`coursekit.metrics.mean_hd95` score the whole set.  Pixels labelled
+    ``ignore_index`` (by default the one the data declares) count in neither
+    the loss nor the metrics, as in :func:`fit`; any other label outside the
+    classes is an error.
     """
     engine = _engine(model)
     metrics = check_metrics(metrics)
-    return engine.evaluate(model, data, loss=loss, metrics=metrics, batch_size=batch_size)
+    return engine.evaluate(model, data, loss=loss, metrics=metrics, batch_size=batch_size,
+                           ignore_index=check_ignore_index(ignore_index))
 
 
 def _labels(scores: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ the printed lines are the same for both frameworks by construction.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import os
@@ -39,7 +40,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = (None, "cosine", "plateau")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 # The settings a resumed run compares with its checkpoint's, to warn when they changed.
-_COMPARED = ("loss", "lr", "batch_size", "optimizer", "schedule", "grad_clip")
+_COMPARED = ("loss", "lr", "batch_size", "optimizer", "schedule", "grad_clip", "ignore_index")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -111,24 +112,38 @@ class Evaluation:
 
     ``num_classes`` may be left ``None`` when the data does not say; the first
     batch's logits then tell (one channel is a binary task: two classes).
+    Pixels labelled ``ignore_index`` are left out of every score.
     """
 
-    def __init__(self, num_classes: int | None, metric_names=()):
+    def __init__(self, num_classes: int | None, metric_names=(), ignore_index: int | None = None):
         self.num_classes = num_classes
+        self.ignore_index = ignore_index
         self.confusion = None
         self.per_image = {name: [] for name in metric_names if name in PER_IMAGE_METRICS}
         self.loss_sum = 0.0
         self.count = 0
+
+    def check_labels(self, masks: np.ndarray, channels: int, name: str = "data") -> None:
+        """Settle the number of classes and refuse stray labels in all of ``masks``, before a loss sees a batch.
+
+        A loss given an out-of-range label fails in its framework's words (on
+        a GPU it may give NaN instead); checked here, training and evaluation
+        refuse it alike.
+        """
+        if self.num_classes is None:
+            self.num_classes = training_classes(None, channels)
+        M.check_label_range(name, masks, self.num_classes, self.ignore_index)
 
     def update(self, predicted: np.ndarray, target: np.ndarray, loss: float | None = None,
                channels: int | None = None) -> None:
         if self.confusion is None:
             if self.num_classes is None:
                 self.num_classes = max(channels or 2, 2)
-            self.confusion = M.ConfusionMatrix(self.num_classes)
+            self.confusion = M.ConfusionMatrix(self.num_classes, self.ignore_index)
         self.confusion.update(target, predicted)
         for name, rows in self.per_image.items():
-            rows.extend(PER_IMAGE_METRICS[name](t, p, self.num_classes) for t, p in zip(target, predicted))
+            rows.extend(PER_IMAGE_METRICS[name](t, p, self.num_classes, ignore_index=self.ignore_index)
+                        for t, p in zip(target, predicted))
         if loss is not None:
             self.loss_sum += float(loss) * len(target)
         self.count += len(target)
@@ -187,12 +202,14 @@ def epoch_line(epoch: int, epochs: int, values: dict, seconds: float) -> str:
 
 @dataclass
 class Arrays:
-    """Images ``N×H×W×C`` and masks ``N×H×W`` in memory, with the class count where the data knows it."""
+    """Images ``N×H×W×C`` and masks ``N×H×W`` in memory, with the class count and ignore index where the data
+    declares them."""
 
     images: np.ndarray
     masks: np.ndarray
     num_classes: int | None
     weight_maps: np.ndarray | None = None
+    ignore_index: int | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -201,10 +218,11 @@ class Arrays:
 def as_arrays(data, name: str) -> Arrays:
     """Accept an :class:`~coursekit.data.ArrayDataset`, an ``(images, masks)`` pair or an
     ``(images, masks, weight_maps)`` triple; check their shapes."""
-    weights = None
+    weights, ignore_index = None, None
     if hasattr(data, "images") and hasattr(data, "masks"):
         images, masks, classes = data.images, data.masks, getattr(data, "num_classes", None)
         weights = getattr(data, "weight_maps", None)
+        ignore_index = M.check_ignore_index(getattr(data, "ignore_index", None))
     elif isinstance(data, (tuple, list)) and len(data) in (2, 3):
         (images, masks, *rest), classes = data, None
         weights = rest[0] if rest else None
@@ -221,7 +239,37 @@ def as_arrays(data, name: str) -> Arrays:
             raise ValueError(f"{name}: weight_maps must be N×H×W like the masks {masks.shape}, got {weights.shape}")
     if len(images) == 0:
         raise ValueError(f"{name} holds no images")
-    return Arrays(images, masks, classes, weights)
+    return Arrays(images, masks, classes, weights, ignore_index)
+
+
+def prepare(train_data, val_data, opts: Options) -> tuple[Arrays, Arrays | None, Options]:
+    """The checked training and validation data of a ``fit``, and its options with the ignore index settled."""
+    train = as_arrays(train_data, "train_data")
+    val = as_arrays(val_data, "val_data") if val_data is not None else None
+    return train, val, dataclasses.replace(opts, ignore_index=ignore_index_for(opts.ignore_index, train, val))
+
+
+def ignore_index_for(given: int | None, train: Arrays, val: Arrays | None = None) -> int | None:
+    """The ignore index of a run: the one ``fit`` was given, else the one the data declares.
+
+    Training and validation must leave out the same label, or the validation
+    scores would judge pixels the model was never taught.
+    """
+    if given is not None:
+        return given
+    declared = {data.ignore_index for data in (train, val) if data is not None and data.ignore_index is not None}
+    if len(declared) > 1:
+        raise ValueError(f"train_data and val_data ignore different labels ({train.ignore_index} and "
+                         f"{val.ignore_index}); pass ignore_index= to fit to say which one both leave out")
+    return declared.pop() if declared else None
+
+
+def check_data_labels(data: Arrays, channels: int, ignore_index: int | None, name: str) -> int:
+    """The number of classes of ``data`` (its own, or from the model's ``channels``), once every label of it is
+    a class or ``ignore_index``: training refuses a stray label as :func:`coursekit.train.evaluate` does."""
+    classes = training_classes(data.num_classes, channels)
+    M.check_label_range(name, data.masks, classes, ignore_index)
+    return classes
 
 
 WEIGHTED_LOSS = "weighted_cross_entropy"
@@ -262,6 +310,7 @@ class Options:
     seed: int = 0
     device: object = None
     verbose: bool = True
+    ignore_index: int | None = None
 
     def __post_init__(self):
         if not (isinstance(self.loss, str) or callable(self.loss)):
@@ -286,6 +335,7 @@ class Options:
             raise ValueError(f"grad_clip must be None or a positive number (the largest gradient norm), "
                              f"got {self.grad_clip!r}")
         self.metrics = check_metrics(self.metrics)
+        self.ignore_index = M.check_ignore_index(self.ignore_index)
         self.epochs, self.batch_size, self.lr = int(self.epochs), int(self.batch_size), float(self.lr)
         if self.checkpoint_dir is not None:
             self.checkpoint_dir = Path(self.checkpoint_dir).expanduser()
@@ -299,7 +349,8 @@ class Options:
     def settings(self) -> dict:
         """What a checkpoint records of the call, in plain types."""
         return {"loss": self.loss_name, "lr": self.lr, "batch_size": self.batch_size, "optimizer": self.optimizer,
-                "schedule": self.schedule, "grad_clip": self.grad_clip, "seed": self.seed, "epochs": self.epochs}
+                "schedule": self.schedule, "grad_clip": self.grad_clip, "seed": self.seed, "epochs": self.epochs,
+                "ignore_index": self.ignore_index}
 
 
 # --- Learning-rate schedules ----------------------------------------------------------

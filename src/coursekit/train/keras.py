@@ -28,12 +28,13 @@ from .common import (
     Trainer,
     as_arrays,
     check_checkpoint_dir,
+    check_data_labels,
     check_metrics,
     check_split,
     check_weighting,
+    prepare,
     run,
     share_of,
-    training_classes,
 )
 
 import_tensorflow()  # before Keras, so TensorFlow's start-up noise stays out of the chapter
@@ -73,9 +74,10 @@ class TrainingConfusion(keras.metrics.Metric):
     sums the replicas'.
     """
 
-    def __init__(self, num_classes: int, name: str = "training_confusion"):
+    def __init__(self, num_classes: int, ignore_index: int | None = None, name: str = "training_confusion"):
         super().__init__(name=name)
         self.num_classes = num_classes
+        self.ignore_index = ignore_index
         self.counts = self.add_variable(shape=(num_classes * num_classes,), initializer="zeros", dtype="int64",
                                         name="counts")
 
@@ -89,7 +91,9 @@ class TrainingConfusion(keras.metrics.Metric):
         if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 2 and y_pred.shape[-1] != 1:
             y_true = y_true[..., 0]  # a weighted loss's target: mask and weight map stacked
         target = ops.cast(ops.reshape(y_true, ops.shape(predicted)), "int64")
-        valid = ops.logical_and(target >= 0, target < k)  # ignore_index pixels are not scored
+        valid = ops.logical_and(target >= 0, target < k)  # the labels were checked: what is outside is ignored
+        if self.ignore_index is not None:  # an ignore index inside 0..k-1 leaves out that label too
+            valid = ops.logical_and(valid, target != self.ignore_index)
         index = ops.where(valid, target * k + predicted, k * k)  # invalid pixels land in a bin that is dropped
         counts = ops.bincount(ops.reshape(index, (-1,)), minlength=k * k + 1)[: k * k]
         self.counts.assign_add(ops.cast(counts, "int64"))
@@ -106,13 +110,19 @@ class TrainingConfusion(keras.metrics.Metric):
         self.counts.assign(keras.ops.zeros_like(self.counts))
 
 
-def _loss_fn(loss):
-    return get_loss(loss, "keras") if isinstance(loss, str) else loss
+def _loss_fn(loss, ignore_index: int | None = None):
+    """The loss by name, told which label to ignore; a callable is the caller's own and is used as it is."""
+    if not isinstance(loss, str):
+        return loss
+    return get_loss(loss, "keras") if ignore_index is None else get_loss(loss, "keras", ignore_index=ignore_index)
 
 
-def _weighted_loss(y_true, y_pred):
-    """Keras passes one target: the mask and the weight map travel stacked on its last axis."""
-    return weighted_cross_entropy(y_pred, y_true[..., 0], y_true[..., 1])
+def _weighted_loss(ignore_index: int | None):
+    def weighted_loss(y_true, y_pred):
+        """Keras passes one target: the mask and the weight map travel stacked on its last axis."""
+        return weighted_cross_entropy(y_pred, y_true[..., 0], y_true[..., 1], ignore_index=ignore_index)
+
+    return weighted_loss
 
 
 def _per_example(loss):
@@ -138,14 +148,18 @@ class KerasTrainer(Trainer):
         self.model, self.train, self.val, self.opts = model, train, val, opts
         self.weighted = check_weighting(opts.loss, train)
         # validation scores the model, not the training objective: unweighted cross-entropy
-        self.loss_fn = _weighted_loss if self.weighted else _loss_fn(opts.loss)
-        self.val_loss_fn = _loss_fn("cross_entropy") if self.weighted else self.loss_fn
+        self.loss_fn = _weighted_loss(opts.ignore_index) if self.weighted else _loss_fn(opts.loss, opts.ignore_index)
+        self.val_loss_fn = _loss_fn("cross_entropy", opts.ignore_index) if self.weighted else self.loss_fn
+        channels = model.output_shape[-1]
+        if val is not None:
+            check_data_labels(val, channels, opts.ignore_index, "val_data")
+        classes = check_data_labels(train, channels, opts.ignore_index, "train_data")
         # the strategy the model was built under (or none): Keras wants optimiser and metric made in its scope
         self.strategy = model.distribute_strategy
         self.replicas = self.strategy.num_replicas_in_sync
         with self.strategy.scope():
             # a mixed_float16 model gets Keras' loss-scale optimiser from compile() itself
-            self.confusion = TrainingConfusion(training_classes(train.num_classes, model.output_shape[-1]))
+            self.confusion = TrainingConfusion(classes, opts.ignore_index)
             model.compile(optimizer=_optimizer(opts.optimizer, opts.lr, opts.grad_clip),
                           loss=_per_example(self.loss_fn) if self.replicas > 1 else self.loss_fn,
                           metrics=[self.confusion])
@@ -198,7 +212,7 @@ class KerasTrainer(Trainer):
 
     def validate(self) -> dict:
         return evaluate(self.model, self.val, loss=self.val_loss_fn, metrics=self.opts.metrics,
-                        batch_size=self.opts.batch_size)
+                        batch_size=self.opts.batch_size, ignore_index=self.opts.ignore_index)
 
     def save(self, directory, state: dict):
         return checkpoint.save_keras(check_checkpoint_dir(directory), self.model, self.optimizer, state)
@@ -208,8 +222,7 @@ class KerasTrainer(Trainer):
 
 
 def fit(model, train_data, val_data, opts: Options):
-    train = as_arrays(train_data, "train_data")
-    val = as_arrays(val_data, "val_data") if val_data is not None else None
+    train, val, opts = prepare(train_data, val_data, opts)
     return run(KerasTrainer(model, train, val, opts), train, val is not None, opts)
 
 
@@ -222,14 +235,17 @@ def _labels(logits: np.ndarray) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def evaluate(model, data, *, loss, metrics, batch_size) -> dict:
+def evaluate(model, data, *, loss, metrics, batch_size, ignore_index=None) -> dict:
     metrics = check_metrics(metrics)
     data = as_arrays(data, "data")
-    loss_fn = _loss_fn(loss) if loss else None
-    acc = Evaluation(data.num_classes, metrics)
+    ignore_index = data.ignore_index if ignore_index is None else ignore_index
+    loss_fn = _loss_fn(loss, ignore_index) if loss else None
+    acc = Evaluation(data.num_classes, metrics, ignore_index)
     for start in range(0, len(data), batch_size):
         part = slice(start, start + batch_size)
         logits = _logits(model, data.images[part])
+        if start == 0:
+            acc.check_labels(data.masks, logits.shape[-1])
         value = float(loss_fn(data.masks[part], logits)) if loss_fn else None
         acc.update(_labels(logits), data.masks[part], value, channels=logits.shape[-1])
     return acc.result(metrics, with_loss=loss_fn is not None)

@@ -22,10 +22,11 @@ from .common import (
     Trainer,
     as_arrays,
     check_checkpoint_dir,
+    check_data_labels,
     check_metrics,
     check_weighting,
+    prepare,
     run,
-    training_classes,
 )
 
 _OPTIMIZERS = {
@@ -67,12 +68,18 @@ def _is_channels_last(model) -> bool:
                for p in model.parameters())
 
 
-def _loss_fn(loss):
-    return get_loss(loss, "torch") if isinstance(loss, str) else loss
+def _loss_fn(loss, ignore_index: int | None = None):
+    """The loss by name, told which label to ignore; a callable is the caller's own and is used as it is."""
+    if not isinstance(loss, str):
+        return loss
+    return get_loss(loss, "torch") if ignore_index is None else get_loss(loss, "torch", ignore_index=ignore_index)
 
 
-def _weighted_loss(logits, target, weight_maps):
-    return weighted_cross_entropy(logits, target, weight_maps)
+def _weighted_loss(ignore_index: int | None):
+    def weighted_loss(logits, target, weight_maps):
+        return weighted_cross_entropy(logits, target, weight_maps, ignore_index=ignore_index)
+
+    return weighted_loss
 
 
 def amp_dtype(amp: str, device: torch.device):
@@ -99,8 +106,9 @@ class TorchTrainer(Trainer):
         self.device = _device_of(model)
         self.weighted = check_weighting(opts.loss, train)
         # validation scores the model, not the training objective: unweighted cross-entropy
-        self.loss_fn = _weighted_loss if self.weighted else _loss_fn(opts.loss)
-        self.val_loss_fn = _loss_fn("cross_entropy") if self.weighted else self.loss_fn
+        self.loss_fn = _weighted_loss(opts.ignore_index) if self.weighted else _loss_fn(opts.loss, opts.ignore_index)
+        self.val_loss_fn = _loss_fn("cross_entropy", opts.ignore_index) if self.weighted else self.loss_fn
+        self.classes = None  # known from the first batch's logits, when the data does not say
         self.dtype = amp_dtype(opts.amp, self.device)
         # fp16's narrow range needs the loss scaled so small gradients do not vanish; bf16 does not
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
@@ -160,6 +168,8 @@ class TorchTrainer(Trainer):
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             logits = self.step_model(x)
+            if self.classes is None:
+                self.classes = self._check_labels(logits.shape[1])
             value = self.loss_fn(logits, y, *weight_maps)
             if weight != 1:  # an unequal share of a data-parallel batch (distributed.py)
                 value = value * weight
@@ -179,15 +189,22 @@ class TorchTrainer(Trainer):
         self._count(logits.detach(), y)
         return value.detach()
 
+    def _check_labels(self, channels: int) -> int:
+        """The training confusion matrix's classes, once every label of the data is a class or the ignore index."""
+        if self.val is not None:
+            check_data_labels(self.val, channels, self.opts.ignore_index, "val_data")
+        return check_data_labels(self.train, channels, self.opts.ignore_index, "train_data")
+
     def _count(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         """Add the batch to the epoch's confusion matrix, on the device (no wait for the GPU)."""
+        k = self.classes
         if self.confusion is None:
-            k = training_classes(self.train.num_classes, logits.shape[1])
             self.confusion = torch.zeros(k * k, dtype=torch.int64, device=logits.device)
-        k = math.isqrt(self.confusion.numel())
         predicted = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else class_indices(logits)
         target = target.long()
-        valid = (target >= 0) & (target < k)  # ignore_index pixels are not scored
+        valid = (target >= 0) & (target < k)  # the labels were checked: what is outside is the ignore index
+        if self.opts.ignore_index is not None:  # an ignore index inside 0..k-1 leaves out that label too
+            valid &= target != self.opts.ignore_index
         self.confusion += torch.bincount((target * k + predicted)[valid], minlength=k * k)
 
     def reset_training_confusion(self) -> None:
@@ -202,7 +219,7 @@ class TorchTrainer(Trainer):
 
     def validate(self) -> dict:
         return evaluate(self.model, self.val, loss=self.val_loss_fn, metrics=self.opts.metrics,
-                        batch_size=self.opts.batch_size)
+                        batch_size=self.opts.batch_size, ignore_index=self.opts.ignore_index)
 
     def save(self, directory, state: dict):
         state = {**state, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -232,8 +249,7 @@ class TorchTrainer(Trainer):
 def fit(model, train_data, val_data, opts: Options):
     from . import distributed  # here, not at the top: distributed.py builds on TorchTrainer
 
-    train = as_arrays(train_data, "train_data")
-    val = as_arrays(val_data, "val_data") if val_data is not None else None
+    train, val, opts = prepare(train_data, val_data, opts)
     engine = distributed.DistributedTrainer if distributed.launched() else TorchTrainer
     trainer = engine(model, train, val, opts)
     return run(trainer, train, val is not None, trainer.opts)  # data-parallel, only the first process prints
@@ -250,17 +266,20 @@ def _labels(logits: torch.Tensor) -> np.ndarray:
     return labels.long().cpu().numpy()
 
 
-def evaluate(model, data, *, loss, metrics, batch_size) -> dict:
+def evaluate(model, data, *, loss, metrics, batch_size, ignore_index=None) -> dict:
     metrics = check_metrics(metrics)
     data = as_arrays(data, "data")
-    loss_fn = _loss_fn(loss) if loss else None
+    ignore_index = data.ignore_index if ignore_index is None else ignore_index
+    loss_fn = _loss_fn(loss, ignore_index) if loss else None
     was_training = model.training
     model.eval()
-    acc = Evaluation(data.num_classes, metrics)
+    acc = Evaluation(data.num_classes, metrics, ignore_index)
     try:
         for index in range(0, len(data), batch_size):
             part = slice(index, index + batch_size)
             logits = _logits(model, data.images[part])
+            if index == 0:
+                acc.check_labels(data.masks, logits.shape[1])
             target = torch.from_numpy(data.masks[part]).to(logits.device)
             value = loss_fn(logits, target).item() if loss_fn else None
             acc.update(_labels(logits), data.masks[part], value, channels=logits.shape[1])
