@@ -116,7 +116,6 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy, and whichever of torch and TensorFlow is installed."""
     random.seed(seed)
     np.random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     if _installed("torch"):
         import torch
 

@@ -9,6 +9,14 @@ import numpy as np
 from ..metrics import check_ignore_index
 
 
+def pair_size(size, name: str = "size") -> tuple[int, int]:
+    """``(height, width)`` from one number (a square) or a pair; both must be positive."""
+    height, width = (size, size) if np.isscalar(size) else size
+    if height < 1 or width < 1:
+        raise ValueError(f"{name} must be positive, got {size}")
+    return int(height), int(width)
+
+
 @dataclass
 class ArrayDataset:
     """Images and masks held in memory.

@@ -43,14 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import pair_size
+
 PredictFn = Callable[[np.ndarray], np.ndarray]
-
-
-def _pair_size(size: int | Sequence[int], name: str) -> tuple[int, int]:
-    height, width = (size, size) if np.isscalar(size) else size
-    if height < 1 or width < 1:
-        raise ValueError(f"{name} must be positive, got {size}")
-    return int(height), int(width)
 
 
 @dataclass(frozen=True)
@@ -83,8 +78,8 @@ def tile_grid(image_size: Sequence[int], tile_size: int | Sequence[int],
     column may reach past the image (their extra output is cut off), and the
     input needs a ``margin`` of context all round: both come from mirroring.
     """
-    tile = _pair_size(tile_size, "tile_size")
-    output = tile if output_size is None else _pair_size(output_size, "output_size")
+    tile = pair_size(tile_size, "tile_size")
+    output = tile if output_size is None else pair_size(output_size, "output_size")
     padding, counts = [], []
     for axis, (size, t, o) in enumerate(zip(image_size[:2], tile, output)):
         if o > t or (t - o) % 2:
@@ -157,15 +152,12 @@ def torch_predict_fn(model, device=None) -> PredictFn:
     if device is None:
         device = next(model.parameters()).device
 
+    from ..models.torch.inference import eval_mode
+
     def predict(tiles: np.ndarray) -> np.ndarray:
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                batch = torch.from_numpy(np.ascontiguousarray(tiles.transpose(0, 3, 1, 2))).to(device)
-                return model(batch).permute(0, 2, 3, 1).cpu().numpy()
-        finally:
-            model.train(was_training)
+        with eval_mode(model):
+            batch = torch.from_numpy(np.ascontiguousarray(tiles.transpose(0, 3, 1, 2))).to(device)
+            return model(batch).permute(0, 2, 3, 1).cpu().numpy()
 
     return predict
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import pair_size
+
 Step = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 
@@ -39,11 +41,6 @@ def _check_pair(image: np.ndarray, mask: np.ndarray) -> None:
         raise ValueError(f"image is {image.shape[0]}×{image.shape[1]} but mask is {mask.shape[0]}×{mask.shape[1]}")
     if not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"mask must hold integer class indices, got dtype {mask.dtype}")
-
-
-def _pair_size(size: int | Sequence[int]) -> tuple[int, int]:
-    height, width = (size, size) if np.isscalar(size) else size
-    return int(height), int(width)
 
 
 # --- Exact transforms: pixels are only reordered ---------------------------------
@@ -67,7 +64,7 @@ def crop(image: np.ndarray, mask: np.ndarray, top: int, left: int,
          size: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Cut the same ``size`` window (an int or (height, width)) at ``(top, left)`` from both arrays."""
     _check_pair(image, mask)
-    height, width = _pair_size(size)
+    height, width = pair_size(size)
     if top < 0 or left < 0 or top + height > image.shape[0] or left + width > image.shape[1]:
         raise ValueError(f"a {height}×{width} crop at ({top}, {left}) does not fit a "
                          f"{image.shape[0]}×{image.shape[1]} image")
@@ -175,7 +172,7 @@ class RandomCrop:
     size: int | tuple[int, int]
 
     def __call__(self, image, mask, rng):
-        height, width = _pair_size(self.size)
+        height, width = pair_size(self.size)
         if height > image.shape[0] or width > image.shape[1]:
             raise ValueError(f"cannot crop {height}×{width} from a {image.shape[0]}×{image.shape[1]} image")
         top = int(rng.integers(0, image.shape[0] - height + 1))

@@ -54,3 +54,34 @@ def bilinear_kernel(channels: int, kernel_size: int) -> np.ndarray:
     weights = np.zeros((channels, channels, kernel_size, kernel_size), dtype=np.float32)
     weights[np.arange(channels), np.arange(channels)] = np.outer(taps, taps)
     return weights
+
+
+# --- The architectures' tables, the same for both frameworks' twins ---------------------------------
+
+# VGG16 (chapters 2 and 3): channels of each convolution, block by block; every block ends with a pooling
+VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+# SegNet's decoder (chapter 3), from the deepest block up: the widths of each block's convolutions
+SEGNET_DECODER_BLOCKS = (("stage5", (512, 512, 512)), ("stage4", (512, 512, 256)), ("stage3", (256, 256, 128)),
+                         ("stage2", (128, 64)), ("stage1", (64,)))
+
+# ResNet34 (the encoder U-Net of chapter 6): residual blocks per stage and the stages' channels
+RESNET34_STAGE_BLOCKS = (3, 4, 6, 3)
+RESNET34_STAGE_WIDTHS = (64, 128, 256, 512)
+
+# MobileNet v1: (pointwise channels, stride of the depthwise convolution) of blocks 1 to 13, its stem's
+# channels, and the blocks whose outputs an encoder U-Net takes as features
+MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+                    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+MOBILENET_STEM = 32
+MOBILENET_FEATURE_BLOCKS = (1, 3, 5, 11, 13)
+
+
+def resnet34_stage_widths(width_multiplier: float = 1.0) -> list[int]:
+    """Channels of ResNet34's four stages: 64, 128, 256, 512 times the multiplier."""
+    return [scaled(width, width_multiplier) for width in RESNET34_STAGE_WIDTHS]
+
+
+def mobilenet_feature_channels(width_multiplier: float = 1.0) -> list[int]:
+    """Channels of MobileNet's five feature maps (after blocks 1, 3, 5, 11 and 13)."""
+    return [scaled(MOBILENET_BLOCKS[block - 1][0], width_multiplier) for block in MOBILENET_FEATURE_BLOCKS]

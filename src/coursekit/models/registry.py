@@ -114,15 +114,14 @@ def probe_forward(model, hooks: list, in_channels: int, height: int, width: int)
     """
     import torch
 
-    was_training = model.training
-    model.eval()
+    from .torch.inference import eval_mode
+
     try:
-        with torch.no_grad():
+        with eval_mode(model):
             model(torch.zeros(1, in_channels, height, width, device=next(model.parameters()).device))
     finally:
         for hook in hooks:
             hook.remove()
-        model.train(was_training)
 
 
 def _torch_summary(model, height, width, in_channels) -> Summary:

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from ..metrics import check_ignore_index
-from .common import METRICS, PER_IMAGE_METRICS, History, Options, TrainingDiverged, check_metrics
+from .common import METRICS, PER_IMAGE_METRICS, History, Options, TrainingDiverged, check_metrics, labels_from_logits
 
 
 def _framework_of(model) -> str:
@@ -128,11 +128,6 @@ def evaluate(model, data, metrics=("miou", "dice"), *, loss=None, batch_size: in
                            ignore_index=check_ignore_index(ignore_index))
 
 
-def _labels(scores: np.ndarray) -> np.ndarray:
-    labels = (scores[..., 0] > 0) if scores.shape[-1] == 1 else scores.argmax(-1)
-    return labels.astype(np.int64)
-
-
 def _predict_tiled(model, framework, images, tile_size, output_size, batch_size):
     from ..data import tiling
 
@@ -140,7 +135,8 @@ def _predict_tiled(model, framework, images, tile_size, output_size, batch_size)
         raise ValueError("tiled=True needs tile_size (the model's input tile) and, for a same-size model, "
                          "output_size (the centre to keep); see coursekit.data.tiling")
     predict_fn = tiling.torch_predict_fn(model) if framework == "torch" else tiling.keras_predict_fn(model)
-    return [_labels(tiling.predict_tiled(predict_fn, image, tile_size, output_size, batch_size)) for image in images]
+    return [labels_from_logits(tiling.predict_tiled(predict_fn, image, tile_size, output_size, batch_size))
+            for image in images]
 
 
 def predict(model, images, batch_size: int = 32, *, tiled: bool = False, tile_size=None, output_size=None):

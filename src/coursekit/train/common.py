@@ -8,6 +8,7 @@ the printed lines are the same for both frameworks by construction.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import importlib.util
 import math
@@ -199,6 +200,13 @@ def epoch_line(epoch: int, epochs: int, values: dict, seconds: float) -> str:
 
 # --- Data -----------------------------------------------------------------------------
 
+
+
+def labels_from_logits(logits: np.ndarray) -> np.ndarray:
+    """Class indices from channels-last logits: the highest score, or for one channel, a logit above 0
+    (a probability above 0.5)."""
+    labels = (logits[..., 0] > 0) if logits.shape[-1] == 1 else logits.argmax(-1)
+    return labels.astype(np.int64)
 
 @dataclass
 class Arrays:
@@ -470,7 +478,7 @@ def progress_bar(total: int, desc: str, enabled: bool):
 # --- The loop -----------------------------------------------------------------------------
 
 
-class Trainer:
+class Trainer(abc.ABC):
     """What an engine supplies to :func:`run`; see ``torch.py`` and ``keras.py``.
 
     ``step(index)`` trains on one batch and returns a handle on its loss;
@@ -485,16 +493,45 @@ class Trainer:
     framework = ""
     sync_every = 1
 
-    def seed(self, seed: int) -> None: ...
-    def set_lr(self, lr: float) -> None: ...
-    def train_mode(self) -> None: ...
-    def step(self, index: np.ndarray): ...
-    def floats(self, handles: list) -> list[float]: ...
-    def reset_training_confusion(self) -> None: ...
-    def training_confusion(self) -> np.ndarray: ...
-    def validate(self) -> dict: ...
-    def save(self, directory: Path, state: dict) -> Path: ...
-    def load(self, directory: Path) -> dict | None: ...
+    @abc.abstractmethod
+    def seed(self, seed: int) -> None:
+        ...
+
+    @abc.abstractmethod
+    def set_lr(self, lr: float) -> None:
+        ...
+
+    @abc.abstractmethod
+    def train_mode(self) -> None:
+        ...
+
+    @abc.abstractmethod
+    def step(self, index: np.ndarray):
+        ...
+
+    @abc.abstractmethod
+    def floats(self, handles: list) -> list[float]:
+        ...
+
+    @abc.abstractmethod
+    def reset_training_confusion(self) -> None:
+        ...
+
+    @abc.abstractmethod
+    def training_confusion(self) -> np.ndarray:
+        ...
+
+    @abc.abstractmethod
+    def validate(self) -> dict:
+        ...
+
+    @abc.abstractmethod
+    def save(self, directory: Path, state: dict) -> Path:
+        ...
+
+    @abc.abstractmethod
+    def load(self, directory: Path) -> dict | None:
+        ...
 
     def sum_over_processes(self, counts: np.ndarray) -> np.ndarray:
         return counts

@@ -32,6 +32,7 @@ from .common import (
     check_metrics,
     check_split,
     check_weighting,
+    labels_from_logits,
     prepare,
     run,
     share_of,
@@ -230,11 +231,6 @@ def _logits(model, images: np.ndarray) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(model(images, training=False)), np.float32)
 
 
-def _labels(logits: np.ndarray) -> np.ndarray:
-    labels = (logits[..., 0] > 0) if logits.shape[-1] == 1 else logits.argmax(-1)
-    return labels.astype(np.int64)
-
-
 def evaluate(model, data, *, loss, metrics, batch_size, ignore_index=None) -> dict:
     metrics = check_metrics(metrics)
     data = as_arrays(data, "data")
@@ -247,10 +243,10 @@ def evaluate(model, data, *, loss, metrics, batch_size, ignore_index=None) -> di
         if start == 0:
             acc.check_labels(data.masks, logits.shape[-1])
         value = float(loss_fn(data.masks[part], logits)) if loss_fn else None
-        acc.update(_labels(logits), data.masks[part], value, channels=logits.shape[-1])
+        acc.update(labels_from_logits(logits), data.masks[part], value, channels=logits.shape[-1])
     return acc.result(metrics, with_loss=loss_fn is not None)
 
 
 def predict(model, images, batch_size) -> np.ndarray:
-    return np.concatenate([_labels(_logits(model, images[i:i + batch_size]))
+    return np.concatenate([labels_from_logits(_logits(model, images[i:i + batch_size]))
                            for i in range(0, len(images), batch_size)])

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..losses import get_loss, weighted_cross_entropy
+from ..models.torch.inference import eval_mode
 from . import checkpoint
 from .common import (
     Evaluation,
@@ -271,10 +272,8 @@ def evaluate(model, data, *, loss, metrics, batch_size, ignore_index=None) -> di
     data = as_arrays(data, "data")
     ignore_index = data.ignore_index if ignore_index is None else ignore_index
     loss_fn = _loss_fn(loss, ignore_index) if loss else None
-    was_training = model.training
-    model.eval()
     acc = Evaluation(data.num_classes, metrics, ignore_index)
-    try:
+    with eval_mode(model):
         for index in range(0, len(data), batch_size):
             part = slice(index, index + batch_size)
             logits = _logits(model, data.images[part])
@@ -283,16 +282,10 @@ def evaluate(model, data, *, loss, metrics, batch_size, ignore_index=None) -> di
             target = torch.from_numpy(data.masks[part]).to(logits.device)
             value = loss_fn(logits, target).item() if loss_fn else None
             acc.update(_labels(logits), data.masks[part], value, channels=logits.shape[1])
-    finally:
-        model.train(was_training)
     return acc.result(metrics, with_loss=loss_fn is not None)
 
 
 def predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         out = [_labels(_logits(model, images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
-    finally:
-        model.train(was_training)
     return np.concatenate(out)

@@ -461,15 +461,9 @@ def count_multiply_adds(model, input_shape) -> int:
             hooks.append(module.register_forward_hook(transposed))
         elif isinstance(module, torch.nn.Conv2d):
             hooks.append(module.register_forward_hook(convolution))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-    finally:
-        for hook in hooks:
-            hook.remove()
-        model.train(was_training)
+    from ..models.registry import probe_forward
+
+    probe_forward(model, hooks, *input_shape)  # removes the hooks
     return int(total)
 
 

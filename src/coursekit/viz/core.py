@@ -19,6 +19,10 @@ _QUALITATIVE = ["#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4"
                 "#46f0f0", "#f032e6", "#bcf60c", "#008080", "#9a6324", "#800000"]
 
 
+# Where a prediction of one class is right and wrong: found (green), missed (blue), falsely claimed (red).
+ERROR_COLOURS = {"found": (0.18, 0.8, 0.44), "missed": (0.2, 0.5, 1.0), "false alarm": (1.0, 0.25, 0.2)}
+
+
 def _voc_colour(index: int) -> tuple[int, int, int]:
     """The PASCAL VOC colour map: the bits of the index spread over R, G and B."""
     r = g = b = 0

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import _as_float_rgb, blend, legend_handles
+from .core import ERROR_COLOURS, _as_float_rgb, blend, legend_handles
 
 __all__ = ["plot_field_of_view", "plot_foreground_fractions", "plot_instances", "plot_region_split",
            "plot_tile_scores", "plot_windows", "show_volume"]
 
-_ERRORS = {"vessel found": (0.18, 0.8, 0.44), "vessel missed": (0.2, 0.5, 1.0), "false alarm": (1.0, 0.25, 0.2)}
+_ERRORS = dict(zip(("vessel found", "vessel missed", "false alarm"), ERROR_COLOURS.values()))
 
 
 def _shown(plane: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import _as_float_rgb, blend, legend_handles, palette
+from .core import ERROR_COLOURS, _as_float_rgb, blend, legend_handles, palette
 
 __all__ = ["UNetShapes", "draw_unet", "error_image", "plot_elastic", "plot_overlap_tile", "plot_weight_map",
            "show_errors", "show_tile_seams", "unet_shapes"]
@@ -357,8 +357,8 @@ def plot_elastic(image: np.ndarray, mask: np.ndarray, field: np.ndarray, colours
     return axes
 
 
-_ERROR_COLOURS = {"correct": (0.18, 0.8, 0.44), "missed (false negative)": (0.2, 0.5, 1.0),
-                  "false alarm (false positive)": (1.0, 0.25, 0.2)}
+_ERROR_COLOURS = dict(zip(("correct", "missed (false negative)", "false alarm (false positive)"),
+                          ERROR_COLOURS.values()))
 
 
 def error_image(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray, cls: int,

@@ -30,10 +30,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ..common import check_divisible, check_head
+from ..common import check_divisible, check_head, mobilenet_feature_channels, resnet34_stage_widths
+from .blocks import batch_norm, conv_bn_relu
 from .heads import add_head
-from .mobilenet import feature_channels, load_imagenet_weights, mobilenet_v1_features
-from .resnet import refuse_pretrained, resnet34_features, stage_widths
+from .mobilenet import load_imagenet_weights, mobilenet_v1_features
+from .resnet import refuse_pretrained, resnet34_features
 
 SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
 
@@ -78,17 +79,6 @@ def image_input(in_channels: int, input_size, model_name: str):
 
 
 
-def batch_norm(name: str):
-    """Batch norm with PyTorch's defaults, so that both frameworks compute the same function."""
-    return layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
-
-
-def conv_bn_relu(x, filters: int, name: str):
-    """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU."""
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    return layers.ReLU(name=f"{name}_relu")(batch_norm(f"{name}_bn")(x))
-
-
 def upsample_and_concatenate(x, skip, name: str):
     """Nearest-neighbour up-sampling ×2, then the encoder's features of that size as more channels."""
     x = layers.UpSampling2D(2, name=f"{name}_up")(x)
@@ -101,7 +91,7 @@ def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier:
     check_head(head)
     inputs, image = image_input(in_channels, input_size, "mobilenet_unet")
     f2, f4, f8, f16, f32 = mobilenet_v1_features(image, width_multiplier, prefix="encoder_")
-    c2, c4, c8, c16, _ = feature_channels(width_multiplier)
+    c2, c4, c8, c16, _ = mobilenet_feature_channels(width_multiplier)
     x = conv_bn_relu(upsample_and_concatenate(f32, f16, "decode16"), c16, "decode16")
     x = conv_bn_relu(upsample_and_concatenate(x, f8, "decode8"), c8, "decode8")
     x = conv_bn_relu(upsample_and_concatenate(x, f4, "decode4"), c4, "decode4")
@@ -137,7 +127,7 @@ def resnet34_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier: 
     check_head(head)
     inputs, image = image_input(in_channels, input_size, "resnet34_unet")
     _, e4, e8, e16, e32 = resnet34_features(image, width_multiplier, prefix="encoder_")
-    c4, c8, c16, _ = stage_widths(width_multiplier)
+    c4, c8, c16, _ = resnet34_stage_widths(width_multiplier)
     d = layers.Add(name="skip16")([decoder_block(e32, c16, "decoder16"), e16])
     d = layers.Add(name="skip8")([decoder_block(d, c8, "decoder8"), e8])
     d = layers.Add(name="skip4")([decoder_block(d, c4, "decoder4"), e4])

@@ -24,21 +24,17 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-# (pointwise channels, stride of the depthwise convolution) of blocks 1 to 13
-BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-          (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
-FEATURE_BLOCKS = (1, 3, 5, 11, 13)
+from ..common import MOBILENET_BLOCKS as BLOCKS
+from ..common import MOBILENET_FEATURE_BLOCKS as FEATURE_BLOCKS
+from ..common import MOBILENET_STEM, scaled
+from . import blocks
+
 IMAGENET_WIDTHS = (0.25, 0.5, 0.75, 1.0)
 
 
-def feature_channels(width_multiplier: float = 1.0) -> list[int]:
-    """Channels of the five feature maps (after blocks 1, 3, 5, 11 and 13)."""
-    return [int(BLOCKS[block - 1][0] * width_multiplier) for block in FEATURE_BLOCKS]
-
-
 def batch_norm(name: str):
-    """Batch norm with Keras MobileNet's epsilon and PyTorch's momentum (10 % per step)."""
-    return layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name=name)
+    """Batch norm with Keras MobileNet's epsilon (its weights were trained with it) and PyTorch's momentum."""
+    return blocks.batch_norm(name, epsilon=1e-3)
 
 
 def pad_for_stride(x, stride: int, name: str):
@@ -64,11 +60,11 @@ def mobilenet_v1_features(x, width_multiplier: float = 1.0, prefix: str = "") ->
     (``"encoder_"`` inside a U-Net whose torch twin holds it as ``encoder``).
     """
     x = pad_for_stride(x, 2, f"{prefix}conv1_pad")
-    x = layers.Conv2D(int(32 * width_multiplier), 3, strides=2, use_bias=False, name=f"{prefix}conv1")(x)
+    x = layers.Conv2D(scaled(MOBILENET_STEM, width_multiplier), 3, strides=2, use_bias=False, name=f"{prefix}conv1")(x)
     x = layers.ReLU(6.0, name=f"{prefix}conv1_relu")(batch_norm(f"{prefix}conv1_bn")(x))
     features = []
     for block, (filters, stride) in enumerate(BLOCKS, start=1):
-        x = separable_block(x, int(filters * width_multiplier), stride, block, prefix)
+        x = separable_block(x, scaled(filters, width_multiplier), stride, block, prefix)
         if block in FEATURE_BLOCKS:
             features.append(x)
     return features

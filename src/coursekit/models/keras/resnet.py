@@ -23,18 +23,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-STAGE_BLOCKS = (3, 4, 6, 3)
-STAGE_WIDTHS = (64, 128, 256, 512)
-
-
-def stage_widths(width_multiplier: float = 1.0) -> list[int]:
-    """Channels of the four stages: 64, 128, 256, 512 times the multiplier (at least 1)."""
-    return [max(1, round(width * width_multiplier)) for width in STAGE_WIDTHS]
-
-
-def batch_norm(name: str):
-    """Batch norm with PyTorch's defaults, so that both frameworks compute the same function."""
-    return layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=name)
+from ..common import RESNET34_STAGE_BLOCKS as STAGE_BLOCKS
+from ..common import resnet34_stage_widths as stage_widths
+from .blocks import batch_norm
 
 
 def conv(x, filters: int, kernel: int, stride: int, name: str):

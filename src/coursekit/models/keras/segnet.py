@@ -34,12 +34,10 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ..common import check_divisible, check_head, check_upsampling, scaled
+from ..common import SEGNET_DECODER_BLOCKS, check_divisible, check_head, check_upsampling, scaled
+from .blocks import batch_norm, conv_bn_relu
 from .heads import add_head
 from .vgg import vgg16_features
-
-DECODER_BLOCKS = (("stage5", (512, 512, 512)), ("stage4", (512, 512, 256)), ("stage3", (256, 256, 128)),
-                  ("stage2", (128, 64)), ("stage1", (64,)))
 
 
 def _halved(size):
@@ -108,16 +106,9 @@ class DivisibleBy32(layers.Layer):
         return {**super().get_config(), "model": self.model}
 
 
-def conv_bn_relu(x, filters: int, name: str):
-    """3×3 convolution (with bias), batch norm with PyTorch's defaults, ReLU."""
-    x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
-
-
 def decoder_block(x, name: str, widths, width_multiplier: float):
     for position, width in enumerate(widths):
-        x = conv_bn_relu(x, scaled(width, width_multiplier), f"decoder_{name}_{position}")
+        x = conv_bn_relu(x, scaled(width, width_multiplier), f"decoder_{name}_{position}", bias=True)  # as SegNet
     return x
 
 
@@ -148,7 +139,7 @@ def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float 
     image, x = image_input(in_channels, input_size, "SegNet")
     if upsampling == "nearest":
         x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
-        for name, widths in DECODER_BLOCKS:
+        for name, widths in SEGNET_DECODER_BLOCKS:
             x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)
             x = decoder_block(x, name, widths, width_multiplier)
         logits = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
@@ -161,7 +152,7 @@ def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float 
         return values
 
     x = vgg16_features(x, width_multiplier, batch_norm=True, pool=pool_with_argmax)[-1]
-    for (name, widths), argmax in zip(DECODER_BLOCKS, reversed(argmaxes)):
+    for (name, widths), argmax in zip(SEGNET_DECODER_BLOCKS, reversed(argmaxes)):
         x = MaxUnpooling2D(name=f"unpool_{name}")([x, argmax])
         x = decoder_block(x, name, widths, width_multiplier)
     logits = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
@@ -178,9 +169,9 @@ def vgg_segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: fl
     check_not_pretrained(pretrained)
     image, x = image_input(in_channels, input_size, "VGG-SegNet")
     x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
-    for name, widths in DECODER_BLOCKS:
+    for name, widths in SEGNET_DECODER_BLOCKS:
         x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)  # the seed's bug: MaxPooling2D, three times
         x = decoder_block(x, name, widths, width_multiplier)
     x = layers.Conv2D(num_classes, 1, name="classifier")(x)
-    logits = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name="classifier_bn")(x)
+    logits = batch_norm("classifier_bn")(x)
     return keras.Model(image, add_head(logits, head), name="vgg_segnet")

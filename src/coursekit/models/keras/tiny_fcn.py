@@ -11,16 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-
-def conv_bn_relu(x, filters: int, name: str):
-    """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU.
-
-    Batch norm uses PyTorch's defaults (epsilon 1e-5, running averages updated by
-    10 % per step) so that the two frameworks compute the same function.
-    """
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+from .blocks import conv_bn_relu
 
 
 def tiny_fcn(in_channels: int = 3, num_classes: int = 4, width: int = 16, input_size=None) -> keras.Model:

@@ -28,6 +28,7 @@ from keras import layers
 
 from ..common import check_head
 from ..unet_sizes import check_divisible, check_valid, skip_crop, widths
+from .blocks import conv_bn_relu
 from .heads import add_head
 
 
@@ -46,13 +47,6 @@ def conv_relu(x, filters: int, name: str, padding: str, initializer):
     """3×3 convolution with ReLU; ``"same"`` keeps the size, ``"valid"`` trims a pixel per side."""
     return layers.Conv2D(filters, 3, padding=padding, activation="relu", kernel_initializer=initializer,
                          name=f"{name}_conv")(x)
-
-
-def conv_bn_relu(x, filters: int, name: str, bias: bool):
-    """3×3 convolution (same padding), batch norm with PyTorch's epsilon and momentum, ReLU."""
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=bias, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def upsample_conv(x, filters: int, name: str):

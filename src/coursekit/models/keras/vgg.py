@@ -20,11 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ..common import scaled
-
-VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-
-
+from ..common import VGG16_BLOCKS, scaled  # VGG16_BLOCKS: the channels of each convolution, block by block
+from . import blocks
 
 
 def max_pooling(x, name: str):
@@ -45,7 +42,7 @@ def vgg16_features(x, width_multiplier: float = 1.0, batch_norm: bool = False, p
             x = layers.Conv2D(scaled(width, width_multiplier), 3, padding="same", name=f"features_{index}")(x)
             if batch_norm:
                 index += 1
-                x = layers.BatchNormalization(epsilon=1e-5, momentum=0.9, name=f"features_{index}")(x)
+                x = blocks.batch_norm(f"features_{index}")(x)
             x = layers.ReLU(name=f"features_{index + 1}")(x)
             index += 2
         x = pool(x, f"features_{index}")

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import check_divisible, check_head
+from .blocks import ConvBNReLU
 from .heads import apply_head
 from .mobilenet import mobilenet_v1
 from .resnet import resnet34
@@ -55,18 +56,6 @@ SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
 
 def check_size(x: torch.Tensor, model_name: str) -> None:
     check_divisible(*x.shape[-2:], SIZE_MULTIPLE, model_name)
-
-
-class ConvBNReLU(nn.Module):
-    """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
 
 
 def upsample_and_concatenate(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:

@@ -32,16 +32,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# (pointwise channels, stride of the depthwise convolution) of blocks 1 to 13
-BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-          (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
-FEATURE_BLOCKS = (1, 3, 5, 11, 13)
+from ..common import MOBILENET_BLOCKS as BLOCKS
+from ..common import MOBILENET_FEATURE_BLOCKS as FEATURE_BLOCKS
+from ..common import MOBILENET_STEM, scaled
+from ..common import mobilenet_feature_channels as feature_channels
+
 BN_EPSILON = 1e-3
-
-
-def feature_channels(width_multiplier: float = 1.0) -> list[int]:
-    """Channels of the five feature maps ``forward`` returns."""
-    return [int(BLOCKS[block - 1][0] * width_multiplier) for block in FEATURE_BLOCKS]
 
 
 class MobileNetV1(nn.Module):
@@ -49,11 +45,11 @@ class MobileNetV1(nn.Module):
 
     def __init__(self, in_channels: int = 3, width_multiplier: float = 1.0):
         super().__init__()
-        channels = int(32 * width_multiplier)
+        channels = scaled(MOBILENET_STEM, width_multiplier)
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=2, padding=1, bias=False)
         self.conv1_bn = nn.BatchNorm2d(channels, eps=BN_EPSILON)
         for block, (filters, stride) in enumerate(BLOCKS, start=1):
-            out_channels = int(filters * width_multiplier)
+            out_channels = scaled(filters, width_multiplier)
             self.add_module(f"conv_dw_{block}", nn.Conv2d(channels, channels, 3, stride=stride, padding=1,
                                                           groups=channels, bias=False))
             self.add_module(f"conv_dw_{block}_bn", nn.BatchNorm2d(channels, eps=BN_EPSILON))

@@ -27,13 +27,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-STAGE_BLOCKS = (3, 4, 6, 3)
-STAGE_WIDTHS = (64, 128, 256, 512)
-
-
-def stage_widths(width_multiplier: float = 1.0) -> list[int]:
-    """Channels of the four stages: 64, 128, 256, 512 times the multiplier (at least 1)."""
-    return [max(1, round(width * width_multiplier)) for width in STAGE_WIDTHS]
+from ..common import RESNET34_STAGE_BLOCKS as STAGE_BLOCKS
+from ..common import resnet34_stage_widths as stage_widths
 
 
 class BasicBlock(nn.Module):

@@ -39,35 +39,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import check_divisible, check_head, check_upsampling, scaled
+from ..common import SEGNET_DECODER_BLOCKS, check_divisible, check_head, check_upsampling, scaled
+from .blocks import ConvBNReLU
 from .heads import apply_head
 from .vgg import imagenet_state_dict, load_features, vgg16_features
 
 # from the deepest block up: the widths of each decoder block's convolutions
-DECODER_BLOCKS = (("stage5", (512, 512, 512)), ("stage4", (512, 512, 256)), ("stage3", (256, 256, 128)),
-                  ("stage2", (128, 64)), ("stage1", (64,)))
-
-
-class ConvBNReLU(nn.Module):
-    """3×3 convolution (with bias, as in SegNet and the seed), batch norm, ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
-        self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
 
 
 def decoder(width_multiplier: float) -> nn.ModuleDict:
     """The five decoder blocks, deepest first; each takes the (up-sampled) output of the previous one."""
     blocks = nn.ModuleDict()
     channels = scaled(512, width_multiplier)
-    for name, widths in DECODER_BLOCKS:
+    for name, widths in SEGNET_DECODER_BLOCKS:
         layers = []
         for width in widths:
-            layers.append(ConvBNReLU(channels, scaled(width, width_multiplier)))
+            layers.append(ConvBNReLU(channels, scaled(width, width_multiplier), bias=True))  # as in SegNet
             channels = scaled(width, width_multiplier)
         blocks[name] = nn.Sequential(*layers)
     return blocks

@@ -17,17 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class ConvBNReLU(nn.Module):
-    """3×3 convolution (same padding, no bias: batch norm adds one), batch norm, ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
+from .blocks import ConvBNReLU
 
 
 class TinyFCN(nn.Module):

@@ -50,6 +50,7 @@ from torch import nn
 
 from ..common import check_head
 from ..unet_sizes import check_divisible, check_valid, widths
+from .blocks import ConvBNReLU
 from .heads import apply_head
 
 # --- Building blocks --------------------------------------------------------------
@@ -64,18 +65,6 @@ class ConvReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv(x))
-
-
-class ConvBNReLU(nn.Module):
-    """3×3 convolution (same padding), batch norm, ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int, bias: bool):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=bias)
-        self.bn = nn.BatchNorm2d(out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
 
 
 def double_conv(first: nn.Module, second: nn.Module, dropout: float) -> nn.Sequential:

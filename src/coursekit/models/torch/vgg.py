@@ -21,12 +21,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..common import scaled
-
-# channels of each convolution, block by block; every block ends with a pooling
-VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-
-
+from ..common import VGG16_BLOCKS, scaled  # VGG16_BLOCKS: the channels of each convolution, block by block
 
 
 def vgg16_features(in_channels: int = 3, width_multiplier: float = 1.0, batch_norm: bool = False,
