@@ -97,3 +97,17 @@ def test_profile_page_shows_the_table_of_the_code(root):
 def test_describe_names_versions():
     line = runtime.describe(runtime.Run("keras", "quick", "cpu", 0))
     assert "tensorflow" in line and "keras" in line and "framework keras" in line
+
+
+def test_the_top_level_names_are_the_package_functions_and_import_no_framework():
+    import subprocess
+    import sys
+
+    from coursekit import models, runtime, train
+
+    assert coursekit.build is models.build and coursekit.fit is train.fit and coursekit.seed is runtime.seed_everything
+    assert coursekit.evaluate is train.evaluate and coursekit.predict is train.predict
+    with pytest.raises(AttributeError, match="no attribute 'fitt'"):
+        coursekit.fitt  # noqa: B018
+    code = "import sys, coursekit; print(sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"

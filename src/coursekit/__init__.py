@@ -17,7 +17,22 @@ order in which the course teaches them:
 from .runtime import Run, setup
 
 __version__ = "0.1.0"
-__all__ = ["Run", "setup", "show_source", "__version__"]
+__all__ = ["Run", "build", "evaluate", "fit", "predict", "seed", "setup", "show_source", "__version__"]
+
+# The names a chapter uses most, at the top: coursekit.build(...), coursekit.fit(...).  They are looked up
+# on first use, so that importing coursekit imports neither torch nor TensorFlow.
+_SHORTCUTS = {"build": ("coursekit.models", "build"), "fit": ("coursekit.train", "fit"),
+              "evaluate": ("coursekit.train", "evaluate"), "predict": ("coursekit.train", "predict"),
+              "seed": ("coursekit.runtime", "seed_everything")}
+
+
+def __getattr__(name: str):
+    if name in _SHORTCUTS:
+        import importlib
+
+        module, attribute = _SHORTCUTS[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'coursekit' has no attribute {name!r}")
 
 
 def show_source(obj):
