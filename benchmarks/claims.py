@@ -4,8 +4,8 @@ A chapter that trains a model and then says "A beats B" states one run's
 outcome unless that outcome holds for other seeds, in the other framework and
 on another CPU (which orders floating-point sums differently).  This command
 runs every chapter top to bottom in the quick profile, under both frameworks,
-for seeds 0, 1 and 2 (``COURSEKIT_SEED``), one kernel per run with one thread,
-and records for each run:
+for seeds 0, 1 and 2 (``COURSEKIT_SEED``), one kernel per run with one thread
+(``--threads``), and records for each run:
 
 * whether the chapter ran to the end (its own assertions included);
 * the numbers the chapter prints and its prose quotes (``values``), read from
@@ -149,9 +149,11 @@ CLAIMS: dict[str, list[Claim]] = {
     "03_segnet": [
         Claim("SegNet beats the baselines' mIoU", "segnet_miou", "best_baseline_miou", 0.1),
         Claim("SegNet beats the baselines' boundary F1", "segnet_boundary_f1", "best_baseline_boundary_f1", 0.1),
-        Claim("unpooling beats nearest up-sampling on mIoU", "segnet_miou", "segnet_nearest_miou", 0.05),
+        # held in all six runs by 0.2 or more, yet a run with the frameworks' default threads (nbval's) won by 0.03:
+        # shown as a spread, not asserted
+        Claim("unpooling beats nearest up-sampling on mIoU", "segnet_miou", "segnet_nearest_miou", asserted=False),
         Claim("unpooling beats nearest up-sampling on boundary F1", "segnet_boundary_f1",
-              "segnet_nearest_boundary_f1", 0.05),
+              "segnet_nearest_boundary_f1", asserted=False),
         Claim("without the indices at most one shape class is found (IoU above 0.1)", 1.5,
               "segnet_nearest_shape_classes_found", asserted=False),
         Claim("with the indices more shape classes are found", "segnet_shape_classes_found",
@@ -303,7 +305,9 @@ def parse(argv=None) -> argparse.Namespace:
                         help="chapters to sweep, comma-separated (default: all); others keep their entries")
     parser.add_argument("--frameworks", type=comma_separated(list(FRAMEWORKS)), default=list(FRAMEWORKS))
     parser.add_argument("--seeds", type=lambda t: [int(s) for s in t.split(",")], default=list(SEEDS))
-    parser.add_argument("--jobs", type=int, default=2, help="chapters run at once, one thread each (default: 2)")
+    parser.add_argument("--jobs", type=int, default=2, help="chapters run at once (default: 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads per run (default: 1; 0 leaves the frameworks' defaults, as nbval runs)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per cell")
     parser.add_argument("--out", type=Path, help="the results file (default: benchmarks/results/claims-<machine>.json)")
     return parser.parse_args(argv)
@@ -313,7 +317,8 @@ def main(argv=None) -> dict:
     options = parse(argv)
     from . import limit_threads
 
-    limit_threads(1)
+    if options.threads > 0:
+        limit_threads(options.threads)
     path = options.out or default_path()
     results = json.loads(path.read_text()) if path.exists() else {"schema": SCHEMA, "chapters": {}}
     described = machine.machine()
@@ -334,12 +339,12 @@ def main(argv=None) -> dict:
                   file=sys.stderr, flush=True)
     for stem, chapter_runs in runs.items():
         chapter_runs.sort(key=lambda r: (FRAMEWORKS.index(r["framework"]), r["seed"]))
-        results["chapters"][stem] = {"digest": digests[stem],
+        results["chapters"][stem] = {"digest": digests[stem], "threads_per_run": options.threads or "default",
                                      "date": machine.now(), "runs": chapter_runs,
                                      "claims": judge(stem, chapter_runs)}
     results["chapters"] = dict(sorted(results["chapters"].items()))
     results.update(schema=SCHEMA, machine=described, versions=machine.versions(), date=machine.now(),
-                   profile="quick", threads_per_run=1, runs_at_once=options.jobs,
+                   profile="quick", threads_per_run=options.threads or "default", runs_at_once=options.jobs,
                    load_average_before=load_before, load_average_after=machine.load_average())
     results.setdefault("sweeps", []).append(
         {"date": machine.now(), "chapters": options.chapters, "frameworks": options.frameworks,

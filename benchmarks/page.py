@@ -26,9 +26,13 @@ DIGEST_KEY = "Description"  # the PNG text chunk that holds the figure's digest
 BLOCKS = ("machines", "goals", "models", "overhead", "precision", "notebooks")
 
 
+# Other experiments share the folder under a prefix: chapter 6's architecture comparisons and the claims sweeps.
+OTHER_EXPERIMENTS = ("compare-", "claims-")
+
+
 def results_files(folder: Path = RESULTS) -> list[Path]:
-    """The suite's results files; ``compare-*.json`` are chapter 6's architecture comparisons, not these."""
-    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("compare-"))
+    """The suite's results files (``<machine>.json``), without the other experiments' files beside them."""
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith(OTHER_EXPERIMENTS))
 
 
 def load(folder: Path = RESULTS) -> list[dict]:

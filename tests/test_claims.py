@@ -192,14 +192,14 @@ def test_load_claims_without_a_file_says_where_it_looked_and_what_to_run(tmp_pat
         results.load_claims(download=False)
 
 
-def test_the_spread_figure_draws_one_line_per_run_through_its_values(tmp_path, monkeypatch):
+def test_the_spread_figure_draws_one_line_per_run_through_its_values_and_the_readers_run(tmp_path):
     sweep = results.read_claims(small_sweep(tmp_path))
-    fig = viz.plot_seed_spread(sweep, "99_test", {"score": {"A": "a", "B": "b"}}, this_run=("keras", 1))
+    fig = viz.plot_seed_spread(sweep, "99_test", {"score": {"A": "a", "B": "b"}}, this_run={"a": 0.3, "b": 0.9})
     lines = fig.axes[0].get_lines()
-    assert [tuple(line.get_ydata()) for line in lines] == [
+    assert [tuple(line.get_ydata()) for line in lines[:-1]] == [
         pytest.approx((0.6 + 0.1 * s, 0.5 if f == "torch" else 0.75)) for f in ("torch", "keras") for s in (0, 1, 2)]
-    widths = [line.get_linewidth() for line in lines]
-    assert widths.index(max(widths)) == 4 and widths.count(max(widths)) == 1  # keras seed 1, drawn thick
+    assert tuple(lines[-1].get_ydata()) == (0.3, 0.9) and lines[-1].get_label() == "this run"
+    assert len(viz.plot_seed_spread(sweep, "99_test", {"score": {"A": "a", "B": "b"}}).axes[0].get_lines()) == 6
 
 
 def test_show_seed_spread_prints_how_often_a_claim_held_or_why_there_is_nothing_to_show(tmp_path, monkeypatch,
@@ -208,6 +208,6 @@ def test_show_seed_spread_prints_how_often_a_claim_held_or_why_there_is_nothing_
     monkeypatch.setattr(viz.comparison, "search_folders", lambda: [folder])
     assert viz.show_seed_spread("99_test", {"score": {"A": "a", "B": "b"}}, claims=["a beats b"]) is not None
     out = capsys.readouterr().out
-    assert "Test CPU" in out and "a beats b: held in 4 of 6 runs; the difference ranged from -0.150 to +0.300" in out
+    assert "Test CPU" in out and "a beats b:\n    held in 4 of 6 runs; difference from -0.150 to +0.300" in out
     assert viz.show_seed_spread("01_other", {"score": {"A": "a"}}) is None
     assert "no spread to show" in capsys.readouterr().out

@@ -67,3 +67,12 @@ def test_exercises_are_read_in_order_with_their_checkers():
     text = ("```{exercise} First\n:label: a\n```\n\n```{code-cell}\nexercises.check_one(f)\n```\n\n"
             "```{exercise} Second\n:label: b\n```\n")
     assert instructor_guide.exercises_of(text) == [("First", "`check_one`"), ("Second", "discussion")]
+
+
+def test_the_guide_and_the_performance_page_skip_the_same_other_experiments(tmp_path):
+    from benchmarks import page
+
+    assert instructor_guide.OTHER_EXPERIMENTS == page.OTHER_EXPERIMENTS
+    for prefix in page.OTHER_EXPERIMENTS:
+        (tmp_path / f"{prefix}cpu-test.json").write_text('{"not": "a suite run"}')
+    assert page.results_files(tmp_path) == [] and instructor_guide.notebook_timings(tmp_path) is None

@@ -24,6 +24,9 @@ END = "<!-- end exercises-table -->"
 TIMES_BEGIN = "<!-- times-table: made by `python tools/instructor_guide.py` from the benchmark results -->"
 TIMES_END = "<!-- end times-table -->"
 RESULTS = ROOT / "benchmarks" / "results"
+# the other experiments' results files beside the suite's (as benchmarks.page.OTHER_EXPERIMENTS; a test keeps
+# the two equal, since this tool runs without the benchmarks package on its path)
+OTHER_EXPERIMENTS = ("compare-", "claims-")
 EXERCISE = re.compile(r"^`{3,}\{exercise\}\s*(?P<title>.*)$", re.M)  # three or more backticks
 CHECK = re.compile(r"exercises\.(check_\w+)\(")
 
@@ -58,7 +61,7 @@ def notebook_timings(folder: Path = RESULTS) -> dict | None:
     """The newest CPU results file whose notebooks section was measured in the quick profile, or None."""
     candidates = []
     for path in sorted(folder.glob("*.json")):
-        if path.name.startswith("compare-"):  # chapter 6's architecture comparison, not a suite run
+        if path.name.startswith(OTHER_EXPERIMENTS):  # not a run of the benchmark suite
             continue
         try:
             result = json.loads(path.read_text())

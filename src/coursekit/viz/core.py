@@ -195,15 +195,16 @@ def plot_confusion_matrix(cm, classes, normalize: bool = True, ax=None):
     return ax
 
 
-def plot_seed_spread(sweep, chapter: str, panels: dict, this_run=None):
+def plot_seed_spread(sweep, chapter: str, panels: dict, this_run: dict | None = None):
     """A slope chart per panel: each run of the claims sweep is a line joining its models' scores.
 
     ``panels`` maps a title to ``{label: value name}``, the models in the
     order they are drawn, e.g. ``{"mIoU": {"SegNet": "segnet_miou", ...}}``.
-    Lines are coloured by framework; ``this_run`` (``(framework, seed)``) is
-    drawn thick.  Lines that all fall from left to right are a result that
-    held in every run; lines that cross are one that did not.
-    Taught in chapter 3 (how much one run says).
+    Lines are coloured by framework.  ``this_run`` maps value names to the
+    reader's own scores, drawn as a black dashed line: the reader's run is
+    compared with the six, whatever its seed, threads or processor.
+    Lines that all fall from left to right are a result that held in every
+    run; lines that cross are one that did not.  Taught in chapter 3.
     """
     import matplotlib.pyplot as plt
 
@@ -216,10 +217,11 @@ def plot_seed_spread(sweep, chapter: str, panels: dict, this_run=None):
             points = [column[index] for column in columns]
             if any(point is None for point in points):
                 continue
-            mine = this_run is not None and (run["framework"], run["seed"]) == tuple(this_run)
             ax.plot(range(len(points)), points, marker="o", color=colours.get(run["framework"], "grey"),
-                    lw=3 if mine else 1.2, alpha=1 if mine else 0.7,
-                    label=f"{run['framework']}, seed {run['seed']}" + (" (this run)" if mine else ""))
+                    lw=1.2, alpha=0.7, label=f"{run['framework']}, seed {run['seed']}")
+        if this_run is not None:
+            ax.plot(range(len(models)), [float(this_run[name]) for name in models.values()], marker="s",
+                    color="black", ls="--", lw=2.5, label="this run")
         ax.set_xticks(range(len(models)), list(models))
         ax.set_xlim(-0.3, len(models) - 0.7)
         ax.set_title(title)
@@ -229,7 +231,7 @@ def plot_seed_spread(sweep, chapter: str, panels: dict, this_run=None):
     return fig
 
 
-def show_seed_spread(chapter: str, panels: dict, claims=(), this_run=None):
+def show_seed_spread(chapter: str, panels: dict, claims=(), this_run: dict | None = None):
     """Load the claims sweep, draw :func:`plot_seed_spread` and print how often each of ``claims`` held.
 
     Without a sweep of ``chapter`` (offline, or a chapter not swept yet) it
@@ -253,9 +255,10 @@ def show_seed_spread(chapter: str, panels: dict, claims=(), this_run=None):
         try:
             claim = sweep.claim(chapter, text)
         except KeyError:
-            print(f"{text}: not in this sweep (made before the chapter said it); rerun make claims")
+            print(f"{text}:\n    not in this sweep (made before the chapter said it); rerun make claims")
             continue
         span = ("no run recorded it" if claim["min"] is None
-                else f"the difference ranged from {claim['min']:+.3f} to {claim['max']:+.3f}")
-        print(f"{text}: held in {claim['held']} of {claim['runs']} runs; {span}")
+                else f"difference from {claim['min']:+.3f} to {claim['max']:+.3f}")
+        # two lines, so that the book's narrow code column shows all of it
+        print(f"{text}:\n    held in {claim['held']} of {claim['runs']} runs; {span}")
     return sweep
