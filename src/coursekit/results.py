@@ -89,13 +89,9 @@ def read_claims(path) -> Sweep:
 
 
 def _newest(paths: list[Path]) -> Path | None:
-    def date(path: Path) -> str:
-        try:
-            return str(json.loads(path.read_text()).get("date", ""))
-        except (OSError, ValueError, AttributeError):
-            return ""
+    from .viz.comparison import _date  # the comparison's reader picks its newest file the same way
 
-    return max(paths, key=date) if paths else None
+    return max(paths, key=_date) if paths else None
 
 
 def _download() -> Path | None:
