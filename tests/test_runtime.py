@@ -111,3 +111,31 @@ def test_the_top_level_names_are_the_package_functions_and_import_no_framework()
         coursekit.fitt  # noqa: B018
     code = "import sys, coursekit; print(sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("framework, absent", [("torch", "tensorflow"), ("keras", "torch")])
+def test_setup_imports_only_the_chosen_framework(framework, absent):
+    import subprocess
+    import sys
+
+    code = (f"import sys, coursekit; run = coursekit.setup({framework!r}, verbose=False); "
+            f"print({absent!r} in sys.modules, run.device)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSEKIT_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["False", "cpu"], out.stderr[-2000:]
+
+
+def test_the_device_is_named_cuda_in_both_frameworks_when_a_gpu_is_seen(monkeypatch):
+    monkeypatch.setattr(runtime, "_gpu_visible", lambda framework: True)
+    assert runtime._pick_device("torch") == runtime._pick_device("keras") == "cuda"
+
+
+def test_seeding_later_seeds_the_frameworks_already_imported(clean_env):
+    import torch
+
+    coursekit.seed(5)
+    first = torch.rand(2)
+    coursekit.seed(5)
+    assert torch.equal(first, torch.rand(2))
+    with pytest.raises(ValueError, match="framework is 'jax'"):
+        coursekit.seed(5, "jax")

@@ -90,37 +90,44 @@ def enable_tf_memory_growth() -> bool:
     return True
 
 
-def _cuda_available() -> bool:
-    if _installed("torch"):
-        import torch
-
-        return torch.cuda.is_available()
-    if _installed("tensorflow"):
-        return bool(import_tensorflow().config.list_physical_devices("GPU"))
-    return False
-
-
-def _pick_device(framework: str) -> str:
+def _gpu_visible(framework: str) -> bool:
+    """Whether the chosen framework sees a CUDA GPU; the other framework is not imported."""
     if framework == "torch":
         import torch
 
-        if torch.cuda.is_available():
-            return "cuda"
+        return torch.cuda.is_available()
+    return bool(import_tensorflow().config.list_physical_devices("GPU"))
+
+
+def _pick_device(framework: str) -> str:
+    """``cuda`` for an NVIDIA GPU in both frameworks, ``mps`` for Apple's (torch), else ``cpu``."""
+    if _gpu_visible(framework):
+        return "cuda"
+    if framework == "torch":
+        import torch
+
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return "mps"
-        return "cpu"
-    return "gpu" if import_tensorflow().config.list_physical_devices("GPU") else "cpu"
+    return "cpu"
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy, and whichever of torch and TensorFlow is installed."""
+def seed_everything(seed: int, framework: str | None = None) -> None:
+    """Seed Python, NumPy and the frameworks: ``framework`` and any already imported.
+
+    :func:`setup` calls it with the chosen framework, so a torch chapter never
+    imports TensorFlow nor a Keras chapter torch.  Called later without a
+    framework (``coursekit.seed(run.seed)`` to start an experiment again), it
+    seeds whichever of torch and TensorFlow the notebook has imported by then.
+    """
+    if framework is not None and framework not in FRAMEWORKS:
+        raise ValueError(f"framework is {framework!r}; expected one of {', '.join(FRAMEWORKS)}")
     random.seed(seed)
     np.random.seed(seed)
-    if _installed("torch"):
+    if framework == "torch" or "torch" in sys.modules:
         import torch
 
         torch.manual_seed(seed)  # seeds every CUDA device too
-    if _installed("tensorflow"):
+    if framework == "keras" or "tensorflow" in sys.modules or "keras" in sys.modules:
         import_tensorflow()
         import keras
 
@@ -173,14 +180,17 @@ def setup(framework: str | None = None, profile: str | None = None, seed: int | 
 
     Arguments win over the environment variables ``COURSEKIT_FRAMEWORK``
     (``torch`` by default, or ``keras``), ``COURSEKIT_PROFILE`` (``auto`` by
-    default: ``full`` when a CUDA GPU is visible, ``quick`` otherwise) and
+    default: ``full`` when the framework sees a CUDA GPU, ``quick`` otherwise) and
     ``COURSEKIT_SEED`` (``0`` by default).  The seed starts every random
     generator of the run (weights, shuffling, augmentation); the datasets
     themselves stay the same for every seed, so that two seeds differ only in
     the training's luck.
 
-    TensorFlow's memory growth is switched on before anything else, so that a
-    notebook that uses both frameworks on one GPU leaves memory for torch.
+    Only the chosen framework is imported.  ``run.device`` is ``cuda`` on an
+    NVIDIA GPU whichever framework trains (``mps`` on Apple's, with torch),
+    else ``cpu``.  TensorFlow's memory growth is switched on before anything
+    else, so that a notebook that uses both frameworks on one GPU leaves
+    memory for torch.
     """
     enable_tf_memory_growth()
     framework = _choose(framework, "COURSEKIT_FRAMEWORK", "torch", FRAMEWORKS)
@@ -190,8 +200,8 @@ def setup(framework: str | None = None, profile: str | None = None, seed: int | 
         raise ImportError(f"framework {framework!r} needs the package {needed!r}, which is not installed")
     seed = _choose_seed(seed)
     if profile == "auto":
-        profile = "full" if _cuda_available() else "quick"
-    seed_everything(seed)
+        profile = "full" if _gpu_visible(framework) else "quick"
+    seed_everything(seed, framework)
     run = Run(framework=framework, profile=profile, device=_pick_device(framework), seed=seed)
     if verbose:
         print(describe(run))
