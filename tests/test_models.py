@@ -99,3 +99,48 @@ def test_summaries_of_twins_list_the_same_layers_and_parameters(name):
 def test_width_means_channels_of_the_first_stage_for_every_model(name, argument, expected):
     assert count_params(build(name, "torch", num_classes=2, width=16)) == \
         count_params(build(name, "torch", num_classes=2, **{argument: expected}))
+
+
+def _constructors(name):
+    import importlib
+
+    from coursekit.models import registry
+
+    found = []
+    for target in registry._MODELS[name]:
+        module, attribute = target.split(":")
+        found.append(getattr(importlib.import_module(module), attribute))
+    return found
+
+
+@pytest.mark.parametrize("name", names())
+def test_the_twins_take_the_same_arguments_all_keyword_only_after_num_classes(name):
+    import inspect
+
+    torch_signature, keras_signature = (inspect.signature(c) for c in _constructors(name))
+    described = [[(p.name, p.kind, p.default) for p in s.parameters.values()]
+                 for s in (torch_signature, keras_signature)]
+    assert described[0] == described[1]
+    names = [p for p, _, _ in described[0]]
+    assert names[:2] == ["in_channels", "num_classes"] and "input_size" in names and "head" in names[2:] or \
+        name == "tiny_fcn"
+    assert all(kind is inspect.Parameter.KEYWORD_ONLY for _, kind, _ in described[0][2:])
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("name, size, multiple", [("tiny_fcn", 30, 4), ("segnet", 48, 32), ("unet", 40, 16),
+                                                  ("mobilenet_unet", 48, 32)])
+def test_an_input_size_the_model_cannot_take_is_refused_when_building(framework, name, size, multiple):
+    with pytest.raises(ValueError, match=f"(?i){name}.*divisible by {multiple}, got {size}×{size}"):
+        build(name, framework, num_classes=2, width=4, input_size=(size, size))
+
+
+def test_the_keras_unet_refuses_an_unfit_image_as_the_torch_one_does():
+    import torch
+
+    keras_model = build("unet", "keras", num_classes=2, width=4, depth=2)
+    torch_model = build("unet", "torch", num_classes=2, width=4, depth=2)
+    for call in (lambda: keras_model(np.zeros((1, 18, 20, 3), np.float32)),
+                 lambda: torch_model(torch.zeros(1, 3, 18, 20))):
+        with pytest.raises(ValueError, match="unet needs a height and width divisible by 4, got 18×20"):
+            call()

@@ -23,14 +23,16 @@ def check_upsampling(upsampling: str) -> None:
                          f"got {upsampling!r}")
 
 
-def check_divisible(height, width, factor: int, name: str, why: str = "") -> None:
-    """Raise a ValueError unless height and width are multiples of ``factor``; ``None`` (not known yet) passes.
+def check_divisible(height, width, multiple: int, model_name: str) -> None:
+    """Raise a ValueError unless height and width are multiples of ``multiple``; ``None`` (not known yet) passes.
 
-    Encoder-decoder models halve the size at every pooling and double it back:
-    a size that does not divide leaves a skip and its decoder map a pixel apart.
+    The one size check of every model, in both frameworks (the Keras models
+    run it in a ``SizeCheck`` layer).  Encoder-decoder models halve the size at
+    every pooling and double it back: a size that does not divide leaves a
+    skip and its decoder map a pixel apart.
     """
-    if any(size is not None and size % factor for size in (height, width)):
-        raise ValueError(f"{name} {why}needs a height and width divisible by {factor}, got {height}×{width}")
+    if any(size is not None and size % multiple for size in (height, width)):
+        raise ValueError(f"{model_name} needs a height and width divisible by {multiple}, got {height}×{width}")
 
 
 def scaled(channels: int, width_multiplier: float) -> int:

@@ -7,7 +7,7 @@ import sys
 
 # name -> (torch "module:callable", keras "module:callable")
 _MODELS = {
-    "tiny_fcn": ("coursekit.models.torch.tiny_fcn:TinyFCN", "coursekit.models.keras.tiny_fcn:tiny_fcn"),
+    "tiny_fcn": ("coursekit.models.torch.tiny_fcn:tiny_fcn", "coursekit.models.keras.tiny_fcn:tiny_fcn"),
 }
 for _name, _module in [("fcn32s", "fcn"), ("fcn16s", "fcn"), ("fcn8s", "fcn"),
                        ("segnet", "segnet"), ("vgg_segnet", "segnet"),

@@ -8,8 +8,6 @@ prediction.
 
 from __future__ import annotations
 
-from . import common
-
 
 def widths(base_width: int, depth: int) -> list[int]:
     """Channels per level: the base width, doubled at every level down, ``depth + 1`` levels."""
@@ -104,11 +102,6 @@ def skip_crop(level: int, depth: int = 4) -> int:
         raise ValueError(f"level must be in 0..{depth - 1}, got {level}")
     skips, ups, _ = _walk(input_size_for(4, depth), depth)  # an output of 4 works at every depth
     return (skips[level] - ups[level]) // 2
-
-
-def check_divisible(height: int, width: int, depth: int, name: str) -> None:
-    """Same-padded U-Nets pool ``depth`` times, so both sizes must be divisible by ``2**depth``."""
-    common.check_divisible(height, width, 2 ** depth, name)
 
 
 def check_valid(height: int, width: int, depth: int) -> None:

@@ -30,53 +30,13 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ..common import check_divisible, check_head, mobilenet_feature_channels, resnet34_stage_widths
-from .blocks import batch_norm, conv_bn_relu
+from ..common import check_head, mobilenet_feature_channels, resnet34_stage_widths
+from .blocks import batch_norm, conv_bn_relu, image_input
 from .heads import add_head
-from .mobilenet import load_imagenet_weights, mobilenet_v1_features
+from .mobilenet import load_imagenet_mobilenet, mobilenet_v1_features
 from .resnet import refuse_pretrained, resnet34_features
 
 SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
-
-
-@keras.saving.register_keras_serializable(package="coursekit")
-class SizeCheck(layers.Layer):
-    """Passes the image through; raises a clear ``ValueError`` for a size the model cannot take.
-
-    Without it an unfit size fails deep inside, where a skip connection meets
-    a decoder output one pixel smaller, with a TensorFlow shape error.  It sees
-    the size when the model is called directly (``model(images)``); ``fit`` and
-    ``predict`` trace the model for any size, so with ``input_size=None`` they
-    still give TensorFlow's error: pass ``input_size`` to be told when building.
-    """
-
-    def __init__(self, model_name: str, **kwargs):
-        super().__init__(**kwargs)
-        self.model_name = model_name
-
-    def call(self, image):
-        check_size(image.shape[1:3], self.model_name)
-        return image
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "model_name": self.model_name}
-
-
-def check_size(size, model_name: str) -> None:
-    """Known sides must be divisible by 32; ``None`` (decided when the model is called) passes."""
-    check_divisible(size[0], size[1], SIZE_MULTIPLE, model_name)
-
-
-def image_input(in_channels: int, input_size, model_name: str):
-    """The input tensor and the same tensor after its size check; ``input_size=None`` takes any size."""
-    height, width = (None, None) if input_size is None else input_size
-    check_size((height, width), model_name)
-    inputs = keras.Input((height, width, in_channels), name="image")
-    return inputs, SizeCheck(model_name, name="size_check")(inputs)
-
-
-
-
 
 
 def upsample_and_concatenate(x, skip, name: str):
@@ -85,11 +45,11 @@ def upsample_and_concatenate(x, skip, name: str):
     return layers.Concatenate(name=f"{name}_concat")([x, skip])
 
 
-def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
-                   pretrained: bool = False, head=None, input_size=None) -> keras.Model:
+def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
+                   head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
     """MobileNet-U-Net; ``pretrained=True`` loads keras.applications' ImageNet MobileNet into the encoder."""
     check_head(head)
-    inputs, image = image_input(in_channels, input_size, "mobilenet_unet")
+    inputs, image = image_input(in_channels, input_size, SIZE_MULTIPLE, "mobilenet_unet")
     f2, f4, f8, f16, f32 = mobilenet_v1_features(image, width_multiplier, prefix="encoder_")
     c2, c4, c8, c16, _ = mobilenet_feature_channels(width_multiplier)
     x = conv_bn_relu(upsample_and_concatenate(f32, f16, "decode16"), c16, "decode16")
@@ -99,7 +59,7 @@ def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier:
     x = conv_bn_relu(layers.UpSampling2D(2, name="decode1_up")(x), c2 // 2, "decode1")
     logits = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
     model = keras.Model(inputs, add_head(logits, head), name="mobilenet_unet")
-    return load_imagenet_weights(model, width_multiplier, prefix="encoder_") if pretrained else model
+    return load_imagenet_mobilenet(model, width_multiplier, prefix="encoder_") if pretrained else model
 
 
 def transposed_conv_x2(x, filters: int, name: str):
@@ -119,13 +79,13 @@ def decoder_block(x, filters: int, name: str):
     return layers.ReLU(name=f"{name}_relu3")(batch_norm(f"{name}_bn3")(x))
 
 
-def resnet34_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
-                  pretrained: bool = False, head=None, input_size=None) -> keras.Model:
+def resnet34_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
+                  head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
     """ResNet34-U-Net.  ``pretrained=True`` raises: Keras has no ImageNet ResNet34 (copy torch's weights)."""
     if pretrained:
         refuse_pretrained()
     check_head(head)
-    inputs, image = image_input(in_channels, input_size, "resnet34_unet")
+    inputs, image = image_input(in_channels, input_size, SIZE_MULTIPLE, "resnet34_unet")
     _, e4, e8, e16, e32 = resnet34_features(image, width_multiplier, prefix="encoder_")
     c4, c8, c16, _ = resnet34_stage_widths(width_multiplier)
     d = layers.Add(name="skip16")([decoder_block(e32, c16, "decoder16"), e16])

@@ -80,8 +80,8 @@ def fully_connected_as_convolutions(pool5, width_multiplier: float):
     return layers.Dropout(0.5, name="drop7")(x)
 
 
-def fcn(stride: int, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-        head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
+def fcn(stride: int, in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+        head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
     """FCN with output stride 32, 16 or 8, for any image size. Returns logits unless ``head``."""
     if stride not in (32, 16, 8):
         raise ValueError(f"FCN's output stride is 32, 16 or 8, got {stride}")
@@ -102,11 +102,11 @@ def fcn(stride: int, in_channels: int = 3, num_classes: int = 21, width_multipli
     logits = CropLike(name="crop")([scores, image])
     model = keras.Model(image, add_head(logits, head), name=f"fcn{stride}s")
     if vgg is not None:
-        load_imagenet_weights(model, vgg)
+        copy_vgg16_weights(model, vgg)
     return model
 
 
-def load_imagenet_weights(model: keras.Model, vgg: keras.Model) -> None:
+def copy_vgg16_weights(model: keras.Model, vgg: keras.Model) -> None:
     """Copy keras.applications' VGG16: convolutions, and its fc1 and fc2 reshaped into fc6 and fc7.
 
     Keras flattens the 7×7×512 map row by row, channels last, which is the
@@ -119,19 +119,22 @@ def load_imagenet_weights(model: keras.Model, vgg: keras.Model) -> None:
         layer.set_weights([kernel.reshape(layer.kernel.shape), bias])
 
 
-def fcn32s(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
+def fcn32s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+           head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
     """FCN-32s: scores of pool5 up-sampled ×32 by fixed bilinear interpolation."""
-    return fcn(32, in_channels, num_classes, width_multiplier, head, input_size, pretrained)
+    return fcn(32, in_channels, num_classes, width_multiplier=width_multiplier, head=head,
+               pretrained=pretrained, input_size=input_size)
 
 
-def fcn16s(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
+def fcn16s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+           head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
     """FCN-16s: pool5's scores ×2 (learned) plus pool4's, then ×16 (fixed)."""
-    return fcn(16, in_channels, num_classes, width_multiplier, head, input_size, pretrained)
+    return fcn(16, in_channels, num_classes, width_multiplier=width_multiplier, head=head,
+               pretrained=pretrained, input_size=input_size)
 
 
-def fcn8s(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-          head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
+def fcn8s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+          head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
     """FCN-8s: FCN-16s's fused scores ×2 (learned) plus pool3's, then ×8 (fixed)."""
-    return fcn(8, in_channels, num_classes, width_multiplier, head, input_size, pretrained)
+    return fcn(8, in_channels, num_classes, width_multiplier=width_multiplier, head=head,
+               pretrained=pretrained, input_size=input_size)

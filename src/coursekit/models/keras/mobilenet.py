@@ -70,7 +70,7 @@ def mobilenet_v1_features(x, width_multiplier: float = 1.0, prefix: str = "") ->
     return features
 
 
-def load_imagenet_weights(model: keras.Model, width_multiplier: float = 1.0, prefix: str = "") -> keras.Model:
+def load_imagenet_mobilenet(model: keras.Model, width_multiplier: float = 1.0, prefix: str = "") -> keras.Model:
     """Copy ``keras.applications.MobileNet``'s ImageNet weights into the layers named ``prefix + name``.
 
     The application downloads them once (it needs the internet; Colab has it).
@@ -91,10 +91,10 @@ def load_imagenet_weights(model: keras.Model, width_multiplier: float = 1.0, pre
     return model
 
 
-def mobilenet_v1(in_channels: int = 3, width_multiplier: float = 1.0, input_size=None,
-                 pretrained: bool = False) -> keras.Model:
+def mobilenet_v1(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained: bool = False,
+                 input_size=None) -> keras.Model:
     """A MobileNet v1 encoder as a model with five outputs; ``pretrained=True`` loads ImageNet weights."""
     height, width = (None, None) if input_size is None else input_size
     inputs = keras.Input((height, width, in_channels), name="image")
     model = keras.Model(inputs, mobilenet_v1_features(inputs, width_multiplier), name="mobilenet_v1")
-    return load_imagenet_weights(model, width_multiplier) if pretrained else model
+    return load_imagenet_mobilenet(model, width_multiplier) if pretrained else model

@@ -75,8 +75,8 @@ def refuse_pretrained():
                      "with coursekit.models.transfer_weights(torch_model, keras_model)")
 
 
-def resnet34(in_channels: int = 3, width_multiplier: float = 1.0, input_size=None,
-             pretrained: bool = False) -> keras.Model:
+def resnet34(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained: bool = False,
+             input_size=None) -> keras.Model:
     """A ResNet34 encoder as a model with five outputs (1/2 ... 1/32 of the input's size).
 
     ``pretrained=True`` raises: Keras has no ImageNet ResNet34 (see the module docstring).

@@ -34,10 +34,12 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ..common import SEGNET_DECODER_BLOCKS, check_divisible, check_head, check_upsampling, scaled
-from .blocks import batch_norm, conv_bn_relu
+from ..common import SEGNET_DECODER_BLOCKS, check_head, check_upsampling, scaled
+from .blocks import batch_norm, conv_bn_relu, image_input
 from .heads import add_head
 from .vgg import vgg16_features
+
+SIZE_MULTIPLE = 32  # five 2×2 poolings
 
 
 def _halved(size):
@@ -85,38 +87,10 @@ class MaxUnpooling2D(layers.Layer):
                 None if shape[2] is None else 2 * shape[2], shape[3])
 
 
-def check_divisible_by_32(height, width, model: str) -> None:
-    """Raise a ValueError unless both sizes are divisible by 32 (None, unknown yet, passes)."""
-    check_divisible(height, width, 32, model, "pools five times and ")
-
-
-@keras.saving.register_keras_serializable(package="coursekit")
-class DivisibleBy32(layers.Layer):
-    """Pass the image through, refusing sizes that five poolings cannot halve exactly."""
-
-    def __init__(self, model: str, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
-
-    def call(self, x):
-        check_divisible_by_32(x.shape[1], x.shape[2], self.model)
-        return x
-
-    def get_config(self):
-        return {**super().get_config(), "model": self.model}
-
-
 def decoder_block(x, name: str, widths, width_multiplier: float):
     for position, width in enumerate(widths):
         x = conv_bn_relu(x, scaled(width, width_multiplier), f"decoder_{name}_{position}", bias=True)  # as SegNet
     return x
-
-
-def image_input(in_channels: int, input_size, model: str):
-    height, width = (None, None) if input_size is None else input_size
-    check_divisible_by_32(height, width, model)
-    image = keras.Input((height, width, in_channels), name="image")
-    return image, DivisibleBy32(model, name="check_size")(image)
 
 
 def check_not_pretrained(pretrained: bool) -> None:
@@ -125,8 +99,8 @@ def check_not_pretrained(pretrained: bool) -> None:
                          "pretrained=True and copy its weights with coursekit.models.transfer_weights")
 
 
-def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, input_size=None, pretrained: bool = False,
+def segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+           head: str | None = None, pretrained: bool = False, input_size=None,
            upsampling: str = "indices") -> keras.Model:
     """SegNet: VGG16-BN encoder, decoder unpooling with the encoder's argmax. Returns logits unless ``head``.
 
@@ -136,7 +110,7 @@ def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float 
     check_head(head)
     check_not_pretrained(pretrained)
     check_upsampling(upsampling)
-    image, x = image_input(in_channels, input_size, "SegNet")
+    image, x = image_input(in_channels, input_size, SIZE_MULTIPLE, "SegNet")
     if upsampling == "nearest":
         x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
         for name, widths in SEGNET_DECODER_BLOCKS:
@@ -159,15 +133,15 @@ def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float 
     return keras.Model(image, add_head(logits, head), name="segnet")
 
 
-def vgg_segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-               head: str | None = None, input_size=None, pretrained: bool = False) -> keras.Model:
+def vgg_segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+               head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
     """The seed's VGG-SegNet with ``UpSampling2D`` where it had ``MaxPooling2D``. Returns logits.
 
     ``head="softmax"`` ends it with the seed's softmax.
     """
     check_head(head)
     check_not_pretrained(pretrained)
-    image, x = image_input(in_channels, input_size, "VGG-SegNet")
+    image, x = image_input(in_channels, input_size, SIZE_MULTIPLE, "VGG-SegNet")
     x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
     for name, widths in SEGNET_DECODER_BLOCKS:
         x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)  # the seed's bug: MaxPooling2D, three times

@@ -11,18 +11,19 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .blocks import conv_bn_relu
+from .blocks import conv_bn_relu, image_input
+
+SIZE_MULTIPLE = 4  # two 2×2 poolings
 
 
-def tiny_fcn(in_channels: int = 3, num_classes: int = 4, width: int = 16, input_size=None) -> keras.Model:
+def tiny_fcn(in_channels: int = 3, num_classes: int = 4, *, width: int = 16, input_size=None) -> keras.Model:
     """Three convolution stages, a 1×1 classifier, bilinear up-sampling ×4. Returns logits.
 
     ``input_size`` (height, width) may be left ``None`` for a model that takes
     any size divisible by 4.
     """
-    height, width_px = (None, None) if input_size is None else input_size
-    inputs = keras.Input((height, width_px, in_channels), name="image")
-    x = conv_bn_relu(inputs, width, "stage1_0")
+    inputs, x = image_input(in_channels, input_size, SIZE_MULTIPLE, "tiny_fcn")
+    x = conv_bn_relu(x, width, "stage1_0")
     x = conv_bn_relu(x, width, "stage1_1")
     x = layers.MaxPooling2D(2, name="pool1")(x)
     x = conv_bn_relu(x, 2 * width, "stage2_0")

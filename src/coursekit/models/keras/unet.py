@@ -27,8 +27,8 @@ import keras
 from keras import layers
 
 from ..common import check_head
-from ..unet_sizes import check_divisible, check_valid, skip_crop, widths
-from .blocks import conv_bn_relu
+from ..unet_sizes import check_valid, skip_crop, widths
+from .blocks import conv_bn_relu, image_input
 from .heads import add_head
 
 
@@ -78,11 +78,16 @@ def assemble(name: str, in_channels: int, input_size, w: list[int], level_convs,
     ``level_convs(x, filters, prefix, dropout)`` makes a level's two
     convolutions, ``up(x, filters, prefix)`` its up-sampling; ``crop`` crops
     the skips (unpadded U-Net); ``skip_first`` keeps the seed's channel order.
+    A same-padded U-Net checks its input size (divisible by ``2**depth``) as
+    the torch twin does; the unpadded one is checked by :func:`check_valid`.
     """
     depth = len(w) - 1
-    height, width = (None, None) if input_size is None else input_size
-    inputs = keras.Input((height, width, in_channels), name="image")
-    x, skips = inputs, []
+    if crop:
+        height, width = (None, None) if input_size is None else input_size
+        inputs = x = keras.Input((height, width, in_channels), name="image")
+    else:
+        inputs, x = image_input(in_channels, input_size, 2 ** depth, name)
+    skips = []
     for level in range(depth):
         x = level_convs(x, w[level], f"encoder_{level}", dropout if level == depth - 1 else 0.0)
         skips.append(x)
@@ -111,31 +116,27 @@ def two_convs(block):
 # --- Constructors (named in coursekit.models.registry) ---------------------------
 
 
-def unet(in_channels: int = 3, num_classes: int = 21, base_width: int = 64, depth: int = 4,
+def unet(in_channels: int = 3, num_classes: int = 21, *, base_width: int = 64, depth: int = 4,
          dropout: float = 0.5, head: str | None = None, input_size=None) -> keras.Model:
     """The Keras tutorial's U-Net; any height and width divisible by ``2**depth`` (16 by default)."""
     check_head(head)
-    if input_size is not None:
-        check_divisible(*input_size, depth, "unet")
     block = two_convs(lambda x, filters, name: conv_relu(x, filters, name, "same", "he_normal"))
     return assemble("unet", in_channels, input_size, widths(base_width, depth), block, upsample_conv,
                     num_classes=num_classes, dropout=dropout, skip_first=True, crop=False, head=head,
                     classifier_init="glorot_uniform")
 
 
-def unet_bn(in_channels: int = 3, num_classes: int = 1, base_width: int = 64, depth: int = 4,
+def unet_bn(in_channels: int = 3, num_classes: int = 1, *, base_width: int = 64, depth: int = 4,
             conv_bias: bool = True, head: str | None = None, input_size=None) -> keras.Model:
     """U-Net with batch norm and transposed convolutions; ``conv_bias=True`` as both seeds."""
     check_head(head)
-    if input_size is not None:
-        check_divisible(*input_size, depth, "unet_bn")
     block = two_convs(lambda x, filters, name: conv_bn_relu(x, filters, name, conv_bias))
     return assemble("unet_bn", in_channels, input_size, widths(base_width, depth), block, up_conv,
                     num_classes=num_classes, dropout=0.0, skip_first=False, crop=False, head=head,
                     classifier_init="glorot_uniform")
 
 
-def unet_valid(in_channels: int = 1, num_classes: int = 2, base_width: int = 64, depth: int = 4,
+def unet_valid(in_channels: int = 1, num_classes: int = 2, *, base_width: int = 64, depth: int = 4,
                dropout: float = 0.5, head: str | None = None, input_size=None) -> keras.Model:
     """The paper's unpadded U-Net: 572×572 in, 388×388 out; see ``input_size_for`` and the overlap-tile note
     in ``coursekit.models.torch.unet.unet_valid``."""

@@ -54,10 +54,6 @@ SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
 
 
 
-def check_size(x: torch.Tensor, model_name: str) -> None:
-    check_divisible(*x.shape[-2:], SIZE_MULTIPLE, model_name)
-
-
 def upsample_and_concatenate(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
     """Nearest-neighbour up-sampling ×2, then the encoder's features of that size as more channels."""
     return torch.cat([F.interpolate(x, scale_factor=2, mode="nearest"), skip], dim=1)
@@ -66,12 +62,12 @@ def upsample_and_concatenate(x: torch.Tensor, skip: torch.Tensor) -> torch.Tenso
 class MobileNetUNet(nn.Module):
     """MobileNet v1 encoder, U-Net decoder with concatenated skips, full-size logits."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
-                 pretrained: bool = False, head=None):
+    def __init__(self, in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
+                 head: str | None = None, pretrained: bool = False):
         super().__init__()
         check_head(head)
         self.head = head
-        self.encoder = mobilenet_v1(in_channels, width_multiplier, pretrained)
+        self.encoder = mobilenet_v1(in_channels, width_multiplier=width_multiplier, pretrained=pretrained)
         c2, c4, c8, c16, c32 = self.encoder.channels  # channels at 1/2 ... 1/32
         self.decode16 = ConvBNReLU(c32 + c16, c16)
         self.decode8 = ConvBNReLU(c16 + c8, c8)
@@ -81,7 +77,7 @@ class MobileNetUNet(nn.Module):
         self.classifier = nn.Conv2d(c2 // 2, num_classes, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_size(x, "mobilenet_unet")
+        check_divisible(*x.shape[-2:], SIZE_MULTIPLE, "mobilenet_unet")
         f2, f4, f8, f16, f32 = self.encoder(x)
         x = self.decode16(upsample_and_concatenate(f32, f16))
         x = self.decode8(upsample_and_concatenate(x, f8))
@@ -113,12 +109,12 @@ class DecoderBlock(nn.Module):
 class ResNet34UNet(nn.Module):
     """ResNet34 encoder, LinkNet decoder with added skips, transposed-convolution head, full-size logits."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
-                 pretrained: bool = False, head=None):
+    def __init__(self, in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
+                 head: str | None = None, pretrained: bool = False):
         super().__init__()
         check_head(head)
         self.head = head
-        self.encoder = resnet34(in_channels, width_multiplier, pretrained)
+        self.encoder = resnet34(in_channels, width_multiplier=width_multiplier, pretrained=pretrained)
         _, c4, c8, c16, c32 = self.encoder.channels
         self.decoder16 = DecoderBlock(c32, c16)
         self.decoder8 = DecoderBlock(c16, c8)
@@ -129,7 +125,7 @@ class ResNet34UNet(nn.Module):
         self.classifier = nn.ConvTranspose2d(c4 // 2, num_classes, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_size(x, "resnet34_unet")
+        check_divisible(*x.shape[-2:], SIZE_MULTIPLE, "resnet34_unet")
         _, e4, e8, e16, e32 = self.encoder(x)
         d = self.decoder16(e32) + e16
         d = self.decoder8(d) + e8
@@ -139,13 +135,25 @@ class ResNet34UNet(nn.Module):
         return apply_head(self.classifier(d), self.head)
 
 
-def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
-                   pretrained: bool = False, head=None) -> MobileNetUNet:
-    """MobileNet-U-Net.  ``pretrained=True`` raises: torchvision has no MobileNet v1 (copy Keras' weights)."""
-    return MobileNetUNet(in_channels, num_classes, width_multiplier, pretrained, head)
+def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
+                   head: str | None = None, pretrained: bool = False, input_size=None) -> MobileNetUNet:
+    """MobileNet-U-Net.  ``pretrained=True`` raises: torchvision has no MobileNet v1 (copy Keras' weights).
+
+    Any size divisible by 32; a given ``input_size`` is checked now, as in Keras.
+    """
+    if input_size is not None:
+        check_divisible(*input_size, SIZE_MULTIPLE, "mobilenet_unet")
+    return MobileNetUNet(in_channels, num_classes, width_multiplier=width_multiplier, head=head,
+                         pretrained=pretrained)
 
 
-def resnet34_unet(in_channels: int = 3, num_classes: int = 2, width_multiplier: float = 1.0,
-                  pretrained: bool = False, head=None) -> ResNet34UNet:
-    """ResNet34-U-Net.  ``pretrained=True`` loads torchvision's ImageNet ResNet34 into the encoder."""
-    return ResNet34UNet(in_channels, num_classes, width_multiplier, pretrained, head)
+def resnet34_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
+                  head: str | None = None, pretrained: bool = False, input_size=None) -> ResNet34UNet:
+    """ResNet34-U-Net.  ``pretrained=True`` loads torchvision's ImageNet ResNet34 into the encoder.
+
+    Any size divisible by 32; a given ``input_size`` is checked now, as in Keras.
+    """
+    if input_size is not None:
+        check_divisible(*input_size, SIZE_MULTIPLE, "resnet34_unet")
+    return ResNet34UNet(in_channels, num_classes, width_multiplier=width_multiplier, head=head,
+                        pretrained=pretrained)

@@ -102,7 +102,7 @@ class FCN(nn.Module):
             scores = self.upscore_pool4(scores) + self.score_pool3(pool3)
         return apply_head(self.final_upscore(scores)[..., :height, :width], self.head)
 
-    def load_imagenet_weights(self, state: dict) -> None:
+    def load_vgg16_state(self, state: dict) -> None:
         """Copy torchvision's VGG16: convolutions, and the two first fully connected layers as fc6 and fc7.
 
         The fully connected weights only change shape: torchvision flattens the
@@ -117,26 +117,27 @@ class FCN(nn.Module):
 
 
 def _fcn(stride: int, in_channels: int, num_classes: int, width_multiplier: float, head, pretrained: bool) -> FCN:
+    """An FCN; any image size works (the input is padded to a multiple of 32 and the logits cropped back)."""
     state = imagenet_state_dict("vgg16", in_channels, width_multiplier) if pretrained else None
     model = FCN(stride, in_channels, num_classes, width_multiplier, head)
     if state is not None:
-        model.load_imagenet_weights(state)
+        model.load_vgg16_state(state)
     return model
 
 
-def fcn32s(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False) -> FCN:
+def fcn32s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+           head: str | None = None, pretrained: bool = False, input_size=None) -> FCN:
     """FCN-32s: scores of pool5 up-sampled ×32 by fixed bilinear interpolation."""
     return _fcn(32, in_channels, num_classes, width_multiplier, head, pretrained)
 
 
-def fcn16s(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False) -> FCN:
+def fcn16s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+           head: str | None = None, pretrained: bool = False, input_size=None) -> FCN:
     """FCN-16s: pool5's scores ×2 (learned) plus pool4's, then ×16 (fixed)."""
     return _fcn(16, in_channels, num_classes, width_multiplier, head, pretrained)
 
 
-def fcn8s(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-          head: str | None = None, pretrained: bool = False) -> FCN:
+def fcn8s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+          head: str | None = None, pretrained: bool = False, input_size=None) -> FCN:
     """FCN-8s: FCN-16s's fused scores ×2 (learned) plus pool3's, then ×8 (fixed)."""
     return _fcn(8, in_channels, num_classes, width_multiplier, head, pretrained)

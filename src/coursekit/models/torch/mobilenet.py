@@ -81,7 +81,8 @@ def refuse_pretrained():
                      "its weights with coursekit.models.transfer_weights(keras_model, torch_model)")
 
 
-def mobilenet_v1(in_channels: int = 3, width_multiplier: float = 1.0, pretrained: bool = False) -> MobileNetV1:
+def mobilenet_v1(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained: bool = False,
+                 input_size=None) -> MobileNetV1:
     """A MobileNet v1 encoder.  ``pretrained=True`` raises: torchvision has no MobileNet v1."""
     if pretrained:
         refuse_pretrained()

@@ -94,7 +94,7 @@ class ResNet34(nn.Module):
         return [stem, c1, c2, c3, c4]
 
 
-def load_imagenet_weights(backbone: ResNet34) -> ResNet34:
+def load_imagenet_resnet34(backbone: ResNet34) -> ResNet34:
     """Copy torchvision's ImageNet ResNet34 weights (without ``fc``) into ``backbone``.
 
     The backbone must have the paper's size (width multiplier 1.0) and take
@@ -114,7 +114,8 @@ def load_imagenet_weights(backbone: ResNet34) -> ResNet34:
     return backbone
 
 
-def resnet34(in_channels: int = 3, width_multiplier: float = 1.0, pretrained: bool = False) -> ResNet34:
+def resnet34(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained: bool = False,
+             input_size=None) -> ResNet34:
     """A ResNet34 encoder; ``pretrained=True`` loads torchvision's ImageNet weights."""
     backbone = ResNet34(in_channels, width_multiplier)
-    return load_imagenet_weights(backbone) if pretrained else backbone
+    return load_imagenet_resnet34(backbone) if pretrained else backbone

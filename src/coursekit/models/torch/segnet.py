@@ -60,8 +60,7 @@ def decoder(width_multiplier: float) -> nn.ModuleDict:
     return blocks
 
 
-def check_divisible_by_32(x: torch.Tensor, model: str) -> None:
-    check_divisible(*x.shape[-2:], 32, model, "pools five times and ")
+SIZE_MULTIPLE = 32  # five 2×2 poolings
 
 
 class SegNet(nn.Module):
@@ -97,7 +96,7 @@ class SegNet(nn.Module):
         return x, indices, sizes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_divisible_by_32(x, "SegNet")
+        check_divisible(*x.shape[-2:], SIZE_MULTIPLE, "SegNet")
         x, indices, sizes = self.encode(x)
         for block, where, size in zip(self.decoder.values(), reversed(indices), reversed(sizes)):
             if self.upsampling == "indices":
@@ -121,28 +120,35 @@ class VGGSegNet(nn.Module):
         self.classifier_bn = nn.BatchNorm2d(num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_divisible_by_32(x, "VGG-SegNet")
+        check_divisible(*x.shape[-2:], SIZE_MULTIPLE, "VGG-SegNet")
         x = self.features(x)
         for block in self.decoder.values():
             x = block(F.interpolate(x, scale_factor=2, mode="nearest"))
         return apply_head(self.classifier_bn(self.classifier(x)), self.head)
 
 
-def segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False, upsampling: str = "indices") -> SegNet:
+def segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+           head: str | None = None, pretrained: bool = False, input_size=None,
+           upsampling: str = "indices") -> SegNet:
     """SegNet; ``pretrained`` loads torchvision's ImageNet VGG16-BN into the encoder.
 
-    ``upsampling="nearest"`` builds the ablation without indices (same parameters).
+    ``upsampling="nearest"`` builds the ablation without indices (same
+    parameters).  The model takes any size divisible by 32; a given
+    ``input_size`` (height, width) is checked now, as the Keras twin does.
     """
+    if input_size is not None:
+        check_divisible(*input_size, SIZE_MULTIPLE, "SegNet")
     model = SegNet(in_channels, num_classes, width_multiplier, head, upsampling)
     if pretrained:
         load_features(model.features, imagenet_state_dict("vgg16_bn", in_channels, width_multiplier))
     return model
 
 
-def vgg_segnet(in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-               head: str | None = None, pretrained: bool = False) -> VGGSegNet:
+def vgg_segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
+               head: str | None = None, pretrained: bool = False, input_size=None) -> VGGSegNet:
     """The seed's VGG-SegNet with up-sampling fixed; ``head="softmax"`` adds the seed's softmax."""
+    if input_size is not None:
+        check_divisible(*input_size, SIZE_MULTIPLE, "VGG-SegNet")
     model = VGGSegNet(in_channels, num_classes, width_multiplier, head)
     if pretrained:
         load_features(model.features, imagenet_state_dict("vgg16_bn", in_channels, width_multiplier))

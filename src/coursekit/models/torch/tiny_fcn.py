@@ -17,13 +17,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..common import check_divisible
 from .blocks import ConvBNReLU
+
+SIZE_MULTIPLE = 4  # two 2×2 poolings
 
 
 class TinyFCN(nn.Module):
     """Three convolution stages, a 1×1 classifier, bilinear up-sampling ×4. Returns logits."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 4, width: int = 16):
+    def __init__(self, in_channels: int = 3, num_classes: int = 4, *, width: int = 16):
         super().__init__()
         self.stage1 = nn.Sequential(ConvBNReLU(in_channels, width), ConvBNReLU(width, width))
         self.stage2 = nn.Sequential(ConvBNReLU(width, 2 * width), ConvBNReLU(2 * width, 2 * width))
@@ -33,10 +36,16 @@ class TinyFCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
-        if height % 4 or width % 4:
-            raise ValueError(f"TinyFCN needs a height and width divisible by 4, got {height}×{width}")
+        check_divisible(height, width, SIZE_MULTIPLE, "tiny_fcn")
         x = self.stage1(x)             # full resolution
         x = self.stage2(self.pool(x))  # 1/2
         x = self.stage3(self.pool(x))  # 1/4
         scores = self.classifier(x)
         return F.interpolate(scores, size=(height, width), mode="bilinear", align_corners=False)
+
+
+def tiny_fcn(in_channels: int = 3, num_classes: int = 4, *, width: int = 16, input_size=None) -> TinyFCN:
+    """Chapter 1's model; any size divisible by 4, a given ``input_size`` checked now, as in Keras."""
+    if input_size is not None:
+        check_divisible(*input_size, SIZE_MULTIPLE, "tiny_fcn")
+    return TinyFCN(in_channels, num_classes, width=width)

@@ -48,8 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import check_head
-from ..unet_sizes import check_divisible, check_valid, widths
+from ..common import check_divisible, check_head
+from ..unet_sizes import check_valid, widths
 from .blocks import ConvBNReLU
 from .heads import apply_head
 
@@ -150,7 +150,7 @@ class UNet(nn.Module):
         return len(self.encoder)
 
     def check_input_size(self, height: int, width: int) -> None:
-        check_divisible(height, width, self.depth, self.name)
+        check_divisible(height, width, 2 ** self.depth, self.name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input_size(*x.shape[-2:])
@@ -214,13 +214,15 @@ def _contracting_path(in_channels: int, w: list[int], padding: int, dropout: flo
     return encoder, bottom
 
 
-def unet(in_channels: int = 3, num_classes: int = 21, base_width: int = 64, depth: int = 4,
-         dropout: float = 0.5, head: str | None = None) -> UNet:
+def unet(in_channels: int = 3, num_classes: int = 21, *, base_width: int = 64, depth: int = 4,
+         dropout: float = 0.5, head: str | None = None, input_size=None) -> UNet:
     """The Keras tutorial's U-Net: same padding, nearest up-sampling + 2×2 conv, dropout at the two deepest levels.
 
     Takes any height and width divisible by ``2**depth`` (16 by default).
     """
     w = widths(base_width, depth)
+    if input_size is not None:  # checked now, as the Keras twin does
+        check_divisible(*input_size, 2 ** depth, 'unet')
     encoder, bottom = _contracting_path(in_channels, w, padding=1, dropout=dropout)
     decoder = [DecoderLevel(UpsampleConv(w[level + 1], w[level]),
                             double_conv(ConvReLU(2 * w[level], w[level], 1), ConvReLU(w[level], w[level], 1), 0.0),
@@ -231,14 +233,16 @@ def unet(in_channels: int = 3, num_classes: int = 21, base_width: int = 64, dept
     return model
 
 
-def unet_bn(in_channels: int = 3, num_classes: int = 1, base_width: int = 64, depth: int = 4,
-            conv_bias: bool = True, head: str | None = None) -> UNet:
+def unet_bn(in_channels: int = 3, num_classes: int = 1, *, base_width: int = 64, depth: int = 4,
+            conv_bias: bool = True, head: str | None = None, input_size=None) -> UNet:
     """U-Net with batch norm after every 3×3 convolution and 2×2 transposed convolutions for up-sampling.
 
     ``conv_bias=True`` keeps the (redundant) bias before batch norm, as both
     seeds do.  Takes any height and width divisible by ``2**depth``.
     """
     w = widths(base_width, depth)
+    if input_size is not None:  # checked now, as the Keras twin does
+        check_divisible(*input_size, 2 ** depth, 'unet_bn')
 
     def level_convs(in_ch: int, out_ch: int) -> nn.Sequential:
         return double_conv(ConvBNReLU(in_ch, out_ch, conv_bias), ConvBNReLU(out_ch, out_ch, conv_bias), 0.0)
@@ -251,8 +255,8 @@ def unet_bn(in_channels: int = 3, num_classes: int = 1, base_width: int = 64, de
     return UNet(encoder, bottom, decoder, nn.Conv2d(w[0], num_classes, kernel_size=1), head, "unet_bn")
 
 
-def unet_valid(in_channels: int = 1, num_classes: int = 2, base_width: int = 64, depth: int = 4,
-               dropout: float = 0.5, head: str | None = None) -> ValidUNet:
+def unet_valid(in_channels: int = 1, num_classes: int = 2, *, base_width: int = 64, depth: int = 4,
+               dropout: float = 0.5, head: str | None = None, input_size=None) -> ValidUNet:
     """The paper's unpadded U-Net: 572×572 in, 388×388 out (:func:`input_size_for` gives the sizes).
 
     Overlap-tile strategy (the paper's Fig. 2): the output covers only the
@@ -270,6 +274,8 @@ def unet_valid(in_channels: int = 1, num_classes: int = 2, base_width: int = 64,
     followed by a ReLU, as in the released model.
     """
     w = widths(base_width, depth)
+    if input_size is not None:  # checked now, as the Keras twin does
+        check_valid(*input_size, depth)
     encoder, bottom = _contracting_path(in_channels, w, padding=0, dropout=dropout)
     decoder = [DecoderLevel(UpConv(w[level + 1], w[level], relu=True),
                             double_conv(ConvReLU(2 * w[level], w[level], 0), ConvReLU(w[level], w[level], 0), 0.0),
