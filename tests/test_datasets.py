@@ -590,3 +590,11 @@ def test_disk_datasets_can_be_pickled_for_worker_processes(tmp_path):
         data = quiet_load(name, root=tmp_path)
         copy = pickle.loads(pickle.dumps(data))
         np.testing.assert_array_equal(copy[0][1], data[0][1])
+
+
+def test_a_shipped_sample_is_found_and_a_missing_one_is_named_with_what_ships():
+    from coursekit.data import sample_file
+
+    assert sample_file("dsb2018/img2d.tif").read_bytes()[:2] in (b"II", b"MM")  # a TIFF
+    with pytest.raises(FileNotFoundError, match=r"no sample 'dsb2018/nope.tif'.*dsb2018/img2d.tif"):
+        sample_file("dsb2018/nope.tif")

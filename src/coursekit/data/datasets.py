@@ -78,6 +78,19 @@ ABDOMEN_WINDOW = (-100.0, 200.0)
 LUNG_WINDOW = (-1000.0, 400.0)
 
 ISBI_CLASSES = synthetic.MEMBRANE_CLASSES
+
+
+def sample_file(relative: str) -> Path:
+    """A file of the samples shipped inside coursekit (``"isbi2012/train/label/0.png"``), to read as stored.
+
+    Chapter 5 reads them raw, before the loaders turn them into arrays.  A
+    name that is not there raises ``FileNotFoundError`` listing what is.
+    """
+    path = SAMPLES / relative
+    if not path.is_file():
+        shipped = sorted(str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*") if p.is_file())
+        raise FileNotFoundError(f"coursekit ships no sample {relative!r}; it ships: {', '.join(shipped)}")
+    return path
 DSB_CLASSES = synthetic.CELL_CLASSES
 DRIVE_CLASSES = synthetic.VESSEL_CLASSES
 LIVER_CLASSES = ("background", "liver", "tumour")
