@@ -295,3 +295,14 @@ def test_the_weighted_loss_ignores_pixels_too(framework):
     plain, doubled = runs
     assert doubled["loss"][0] == pytest.approx(2 * plain["loss"][0], rel=1e-5)
     assert doubled["val_loss"][0] == pytest.approx(plain["val_loss"][0], rel=1e-4)
+
+
+def test_fit_passes_every_option_of_its_signature_and_no_other():
+    import dataclasses
+    import inspect
+
+    from coursekit.train import common
+
+    options = {field.name for field in dataclasses.fields(common.Options)}
+    arguments = set(inspect.signature(train.fit).parameters) - {"model", "train_data", "val_data"}
+    assert options == arguments

@@ -39,6 +39,12 @@ def build(name: str, framework: str = "torch", *, in_channels: int = 3, num_clas
     ``width`` (the channels of the first stage, as in the profiles' table) works
     for every model; each model's own setting (``base_width``,
     ``width_multiplier``) may be given instead.  Other keywords go to the model.
+
+    Every constructor has the same shape in both frameworks:
+    ``(in_channels, num_classes, *, <its widths>, head=None, ..., input_size=None)``.
+    ``input_size`` (height, width) fixes a Keras model's input shape; in both
+    frameworks it is checked against the model's size rule when the model is
+    built, so an unfit size fails here and not deep inside the first batch.
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(names())}")

@@ -13,6 +13,7 @@ stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -102,10 +103,9 @@ def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch
     process alone prints and writes checkpoints (see
     :mod:`coursekit.train.distributed`, also for batch norm).
     """
+    given = locals()
     engine = _engine(model)  # refuses a model of neither framework before the options are checked
-    opts = Options(loss=loss, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, metrics=metrics,
-                   checkpoint_dir=checkpoint_dir, resume=resume, amp=amp, schedule=schedule, grad_clip=grad_clip,
-                   compile=compile, seed=seed, device=device, verbose=verbose, ignore_index=ignore_index)
+    opts = Options(**{option.name: given[option.name] for option in dataclasses.fields(Options)})
     return engine.fit(model, train_data, val_data, opts)
 
 
