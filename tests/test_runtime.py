@@ -81,6 +81,9 @@ def test_settings_come_from_the_one_table(clean_env):
     assert run.settings("basics") == profiles.TABLE["basics"]["quick"]
     with pytest.raises(KeyError, match="no settings"):
         run.settings("nonexistent")
+    assert run.settings("segnet", profile="full") == profiles.TABLE["segnet"]["full"]
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        run.settings("segnet", profile="huge")
 
 
 def test_full_profile_is_larger_than_quick():

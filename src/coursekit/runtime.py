@@ -143,8 +143,9 @@ class Run:
     device: str
     seed: int
 
-    def settings(self, experiment: str) -> Settings:
-        return settings_for(experiment, self.profile)
+    def settings(self, experiment: str, profile: str | None = None) -> Settings:
+        """The numbers of ``experiment`` in this run's profile, or in ``profile`` to quote the other one."""
+        return settings_for(experiment, self.profile if profile is None else profile)
 
     @property
     def quick(self) -> bool:
