@@ -14,7 +14,14 @@ order in which the course teaches them:
 * :mod:`coursekit.exercises` -- checkers for the chapters' exercises
 """
 
+from typing import TYPE_CHECKING
+
 from .runtime import Run, setup
+
+if TYPE_CHECKING:  # for editors and linters; at run time __getattr__ below imports them on first use
+    from .models import build
+    from .runtime import seed_everything as seed
+    from .train import evaluate, fit, predict
 
 __version__ = "0.1.0"
 __all__ = ["Run", "build", "evaluate", "fit", "predict", "seed", "setup", "show_source", "__version__"]

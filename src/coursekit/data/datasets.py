@@ -91,6 +91,8 @@ def sample_file(relative: str) -> Path:
         shipped = sorted(str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*") if p.is_file())
         raise FileNotFoundError(f"coursekit ships no sample {relative!r}; it ships: {', '.join(shipped)}")
     return path
+
+
 DSB_CLASSES = synthetic.CELL_CLASSES
 DRIVE_CLASSES = synthetic.VESSEL_CLASSES
 LIVER_CLASSES = ("background", "liver", "tumour")

@@ -112,6 +112,7 @@ def check_warp_pair(student_fn) -> Passed:
     clipped to its own range.  The same as :func:`coursekit.data.transforms.warp`.
     """
     cases = _warp_cases()
+
     def image_of(image, mask, field):
         return warp(image, mask, field)[0]
 

@@ -201,12 +201,12 @@ def epoch_line(epoch: int, epochs: int, values: dict, seconds: float) -> str:
 # --- Data -----------------------------------------------------------------------------
 
 
-
 def labels_from_logits(logits: np.ndarray) -> np.ndarray:
     """Class indices from channels-last logits: the highest score, or for one channel, a logit above 0
     (a probability above 0.5)."""
     labels = (logits[..., 0] > 0) if logits.shape[-1] == 1 else logits.argmax(-1)
     return labels.astype(np.int64)
+
 
 @dataclass
 class Arrays:

@@ -66,8 +66,6 @@ def up_conv(x, filters: int, name: str, activation=None, initializer="glorot_uni
                                   name=f"{name}_conv")(x)
 
 
-
-
 # --- The network ------------------------------------------------------------------
 
 

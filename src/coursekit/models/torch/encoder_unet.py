@@ -50,10 +50,6 @@ from .resnet import resnet34
 SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
 
 
-
-
-
-
 def upsample_and_concatenate(x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
     """Nearest-neighbour up-sampling ×2, then the encoder's features of that size as more channels."""
     return torch.cat([F.interpolate(x, scale_factor=2, mode="nearest"), skip], dim=1)
