@@ -71,11 +71,12 @@ from .io import (
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 BINARY_255 = {0: 0, 255: 1}  # masks stored black (0) and white (255)
-# CT windows in Hounsfield units: the abdomen window keeps liver (about 60 HU) and tumours
-# (a little darker) apart while fat (-100) and bone (> 200) saturate; the lung window
-# spans air-filled lung (-900) up to soft tissue.
+# CT windows in Hounsfield units, as (low, high): the abdomen window (level 50, width 300) keeps
+# liver (about 60 HU) and tumours (a little darker) apart while fat (-100) and bone (> 200)
+# saturate; the usual lung window (level -600, width 1500) spans air-filled lung (-900) up to
+# soft tissue, which saturates.
 ABDOMEN_WINDOW = (-100.0, 200.0)
-LUNG_WINDOW = (-1000.0, 400.0)
+LUNG_WINDOW = (-1350.0, 150.0)
 
 ISBI_CLASSES = synthetic.MEMBRANE_CLASSES
 
