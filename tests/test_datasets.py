@@ -366,12 +366,14 @@ def test_liver_reads_real_compressed_nifti(tmp_path):
 # ---------------------------------------------------------------- lung, corneal nerves, esophagus
 
 def test_lung_ct_in_hounsfield_units(tmp_path):
-    hu = np.full((8, 8), -1000, np.float32)
-    hu[2:6, 2:6] = 400
+    hu = np.full((8, 8), -1400, np.float32)  # below the lung window (level -600, width 1500)
+    hu[2:6, 2:6] = 400                          # above it
+    hu[7, 7] = -600                             # its level
     tif(tmp_path / "lung" / "2d_images" / "ID_0000_Z_0142.tif", hu)
     tif(tmp_path / "lung" / "2d_masks" / "ID_0000_Z_0142.tif", ((hu > 0) * 255).astype(np.uint8))
     image, mask = quiet_load("lung", root=tmp_path)[0]
     assert image[0, 0, 0] == 0.0 and image[3, 3, 0] == 1.0 and mask.sum() == 16
+    assert image[7, 7, 0] == pytest.approx(0.5)
 
 
 def test_corneal_flat_and_esophagus_in_split_folders(tmp_path):
