@@ -600,3 +600,21 @@ def test_a_shipped_sample_is_found_and_a_missing_one_is_named_with_what_ships():
     assert sample_file("dsb2018/img2d.tif").read_bytes()[:2] in (b"II", b"MM")  # a TIFF
     with pytest.raises(FileNotFoundError, match=r"no sample 'dsb2018/nope.tif'.*dsb2018/img2d.tif"):
         sample_file("dsb2018/nope.tif")
+
+
+def test_sixteen_bit_images_are_scaled_by_the_dataset_white_level_not_their_own_maximum(tmp_path):
+    from coursekit.data.io import DatasetError, to_float_image
+
+    dark, bright = np.array([[0, 1000]], np.uint16), np.array([[0, 4000]], np.uint16)
+    # the same sensor value gives the same brightness in both images
+    assert to_float_image(dark, "dark.tif", white=4095)[0, 1, 0] == pytest.approx(1000 / 4095)
+    assert to_float_image(bright, "bright.tif", white=4095)[0, 1, 0] == pytest.approx(4000 / 4095)
+    assert to_float_image(dark, "dark.tif")[0, 1, 0] == pytest.approx(1000 / 65535)  # the type's maximum
+    with pytest.raises(DatasetError, match=r"bright.tif: holds values up to 4000, above the white level 255"):
+        to_float_image(bright, "bright.tif", white=255)
+
+
+def test_the_dsb_sample_holds_8_bit_values_in_16_bits_and_loads_visible(tmp_path):
+    with pytest.warns(DataFallbackWarning):
+        data = load_dataset("dsb2018", root=tmp_path)
+    assert data.source == "sample" and 0.5 < data.images.max() <= 1.0

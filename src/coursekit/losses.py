@@ -3,9 +3,10 @@
 Taught in chapter 1 (Losses: cross-entropy, soft Dice and their sum, used by chapters 2-5),
 the border-weighted loss in chapter 4 (U-Net), class weights from frequencies in chapter 5
 (Medical image datasets: inverse frequency).  SegNet's median-frequency balancing and the focal
-loss are here for readers who train on unbalanced data; no chapter teaches them yet.  Models return *logits*; each loss applies the softmax (several classes) or the
-sigmoid (one channel) itself, which is both numerically safer and what the frameworks' own
-losses expect.
+loss are here for readers who train on unbalanced data; no chapter teaches them yet.
+
+Models return *logits*; each loss applies the softmax (several classes) or the sigmoid (one
+channel) itself, which is both numerically safer and what the frameworks' own losses expect.
 
 Each function takes the framework's own tensors in its own layout and
 dispatches on their type:

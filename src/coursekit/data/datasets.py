@@ -71,6 +71,9 @@ from .io import (
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 BINARY_255 = {0: 0, 255: 1}  # masks stored black (0) and white (255)
+# DSB 2018's TIFFs (StarDist's subset, and the sample coursekit ships) hold 8-bit values in 16-bit
+# files: divided by 65535 they would be nearly black.  The choice is per dataset, not per image.
+DSB_TIFF_WHITE = 255
 # CT windows in Hounsfield units, as (low, high): the abdomen window (level 50, width 300) keeps
 # liver (about 60 HU) and tumours (a little darker) apart while fat (-100) and bone (> 200)
 # saturate; the usual lung window (level -600, width 1500) spans air-filled lung (-900) up to
@@ -298,7 +301,7 @@ def _isbi_tiff(folder: Path, split: str, source: str, options: dict):
         where = f"{labels} (slice {index})"
         mask = encode_mask(as_label_image(label, where), BINARY_255, where, ISBI_CLASSES)
         _check_same_size(page.shape, mask.shape, f"{volume} (slice {index})", where)
-        images.append(to_float_image(page, volume, channels=options.get("channels", 1)))
+        images.append(to_float_image(page, volume, channels=options.get("channels", 1), white=options.get("white")))
         masks.append(mask)
     return _in_memory(images, masks, ISBI_CLASSES, source, volume)
 
@@ -314,7 +317,8 @@ def _isbi_png(folder: Path, split: str, source: str, options: dict):
         image = read_image(image_path)
         mask = encode_mask(read_mask(mask_path), BINARY_255, mask_path, ISBI_CLASSES)
         _check_same_size(image.shape, mask.shape, image_path, mask_path)
-        images.append(to_float_image(image, image_path, channels=options.get("channels", 1)))
+        images.append(to_float_image(image, image_path, channels=options.get("channels", 1),
+                                     white=options.get("white")))
         masks.append(mask)
     return _in_memory(images, masks, ISBI_CLASSES, source, image_dir)
 
@@ -325,9 +329,9 @@ def _isbi_sample(split: str, options: dict):
 
 # ---------------------------------------------------------------- DSB 2018
 
-def _read_dsb_kaggle(example: dict, channels: int) -> dict:
+def _read_dsb_kaggle(example: dict, channels: int, white: int | None) -> dict:
     image_path = example["image"]
-    image = to_float_image(read_image(image_path), image_path, channels=channels)
+    image = to_float_image(read_image(image_path), image_path, channels=channels, white=white)
     instances = np.zeros(image.shape[:2], np.int64)
     number = 0
     for mask_path in example["masks"]:
@@ -356,12 +360,13 @@ def _dsb_kaggle(folder: Path, split: str, source: str, options: dict):
                                "stage1_test has no masks)")
         examples.append({"name": name, "image": image, "masks": _files(mask_dir, (".png",))})
     channels = options.get("channels", 3)
-    return FileDataset("dsb2018", examples, partial(_read_dsb_kaggle, channels=channels), DSB_CLASSES,
+    reader = partial(_read_dsb_kaggle, channels=channels, white=options.get("white"))
+    return FileDataset("dsb2018", examples, reader, DSB_CLASSES,
                        source, "Kaggle stage1", stage, channels, ("instances",))
 
 
-def _read_instance_pair(example: dict, channels: int) -> dict:
-    image = to_float_image(read_image(example["image"]), example["image"], channels=channels)
+def _read_instance_pair(example: dict, channels: int, white: int | None) -> dict:
+    image = to_float_image(read_image(example["image"]), example["image"], channels=channels, white=white)
     instances = _instance_labels(example["mask"])
     _check_same_size(image.shape, instances.shape, example["image"], example["mask"])
     return {"image": image, "mask": (instances > 0).astype(np.int64), "instances": instances}
@@ -375,13 +380,15 @@ def _dsb_stardist(folder: Path, split: str, source: str, options: dict):
     pairs = _pair(_keyed(image_dir, _stem), _keyed(mask_dir, _stem), image_dir, mask_dir, lambda key: f"{key}.tif")
     examples = [{"name": key, "image": image, "mask": mask} for key, image, mask in pairs]
     channels = options.get("channels", 1)
-    return FileDataset("dsb2018", examples, partial(_read_instance_pair, channels=channels), DSB_CLASSES,
+    return FileDataset("dsb2018", examples, partial(_read_instance_pair, channels=channels,
+                                                        white=options.get("white", DSB_TIFF_WHITE)), DSB_CLASSES,
                        source, "StarDist subset", folder / split, channels, ("instances",))
 
 
 def _dsb_sample(split: str, options: dict) -> ArrayDataset:
     image_path, mask_path = SAMPLES / "dsb2018" / "img2d.tif", SAMPLES / "dsb2018" / "mask2d.tif"
-    record = _read_instance_pair({"image": image_path, "mask": mask_path}, options.get("channels", 1))
+    record = _read_instance_pair({"image": image_path, "mask": mask_path}, options.get("channels", 1),
+                                 options.get("white", DSB_TIFF_WHITE))
     return _in_memory([record["image"]], [record["mask"]], DSB_CLASSES, "sample", image_path, [record["instances"]])
 
 
@@ -396,8 +403,8 @@ def _drive_number(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def _read_drive(example: dict) -> dict:
-    image = to_float_image(read_image(example["image"]), example["image"], channels=3)
+def _read_drive(example: dict, white: int | None) -> dict:
+    image = to_float_image(read_image(example["image"]), example["image"], channels=3, white=white)
     mask = encode_mask(read_mask(example["mask"]), BINARY_255, example["mask"], DRIVE_CLASSES)
     fov = encode_mask(read_mask(example["fov"]), BINARY_255, example["fov"]) > 0
     _check_same_size(image.shape, mask.shape, example["image"], example["mask"])
@@ -425,7 +432,8 @@ def _drive(folder: Path, split: str, source: str, options: dict):
             raise DatasetError(f"{image}: this image has no field-of-view mask in {fov_dir} "
                                f"(expected {key}_{_DRIVE_FOLDERS[split]}_mask.gif)")
         examples.append({"name": key, "image": image, "mask": manual, "fov": fovs[key]})
-    return FileDataset("drive", examples, _read_drive, DRIVE_CLASSES, source, "DRIVE", base, 3, ("fov",))
+    reader = partial(_read_drive, white=options.get("white"))
+    return FileDataset("drive", examples, reader, DRIVE_CLASSES, source, "DRIVE", base, 3, ("fov",))
 
 
 # ---------------------------------------------------------------- liver CT (NIfTI volumes)
@@ -490,11 +498,11 @@ def _liver(folder: Path, split: str, source: str, options: dict):
 
 # ---------------------------------------------------------------- lung, corneal nerves, esophagus
 
-def _read_lung(example: dict, window) -> dict:
+def _read_lung(example: dict, window, white: int | None) -> dict:
     raw = read_image(example["image"])
     # Values below zero mean Hounsfield units: window them; 8- and 16-bit files are scaled as usual.
     measured = raw.dtype.kind in "if" and raw.size and raw.min() < 0
-    image = to_float_image(raw, example["image"], channels=1, window=window if measured else None)
+    image = to_float_image(raw, example["image"], channels=1, window=window if measured else None, white=white)
     mask = encode_mask(read_mask(example["mask"]), BINARY_255, example["mask"], LUNG_CLASSES)
     _check_same_size(image.shape, mask.shape, example["image"], example["mask"])
     return {"image": image, "mask": mask}
@@ -508,12 +516,13 @@ def _lung(folder: Path, split: str, source: str, options: dict):
     pairs = _pair(_keyed(image_dir, _stem), _keyed(mask_dir, _stem), image_dir, mask_dir, lambda key: f"{key}.tif")
     examples = [{"name": key, "image": image, "mask": mask} for key, image, mask in pairs]
     window = tuple(options.get("window", LUNG_WINDOW))
-    return FileDataset("lung", examples, partial(_read_lung, window=window), LUNG_CLASSES, source,
+    reader = partial(_read_lung, window=window, white=options.get("white"))
+    return FileDataset("lung", examples, reader, LUNG_CLASSES, source,
                        "2d_images + 2d_masks", folder, 1)
 
 
-def _read_binary_pair(example: dict, classes, channels: int) -> dict:
-    image = to_float_image(read_image(example["image"]), example["image"], channels=channels)
+def _read_binary_pair(example: dict, classes, channels: int, white: int | None) -> dict:
+    image = to_float_image(read_image(example["image"]), example["image"], channels=channels, white=white)
     mask = encode_mask(read_mask(example["mask"]), BINARY_255, example["mask"], classes)
     _check_same_size(image.shape, mask.shape, example["image"], example["mask"])
     return {"image": image, "mask": mask}
@@ -534,7 +543,8 @@ def _mask_suffix_layout(name: str, classes):
         pairs = _pair(images, masks, base, base, lambda key: f"{key}_mask.png")
         examples = [{"name": key, "image": image, "mask": mask} for key, image, mask in pairs]
         channels = options.get("channels", 1)
-        return FileDataset(name, examples, partial(_read_binary_pair, classes=classes, channels=channels), classes,
+        return FileDataset(name, examples, partial(_read_binary_pair, classes=classes, channels=channels,
+                                                        white=options.get("white")), classes,
                            source, "NNNNN.png + NNNNN_mask.png", base, channels)
 
     return detect
@@ -575,7 +585,7 @@ _SYNTHETIC = {"shapes": synthetic.shapes, "cells": synthetic.cells, "membranes":
               "vessels": synthetic.vessels}
 _SPLIT_INDEX = {"train": 0, "val": 1, "test": 2}
 _SPLIT_SIZE = {"train": 32, "val": 8, "test": 8}
-_DISK_OPTIONS = {"window", "channels"}
+_DISK_OPTIONS = {"window", "channels", "white"}
 
 DATASET_NAMES = tuple(_SPECS) + tuple(_SYNTHETIC)
 
@@ -594,7 +604,9 @@ def load_dataset(name: str, root=None, split: str = "train", download: bool = Fa
     stand-ins: the real dataset or an error.
     Options: ``window=(low, high)`` in Hounsfield units for CT (liver default
     ``ABDOMEN_WINDOW`` = (-100, 200), lung ``LUNG_WINDOW``); ``channels=1`` or ``3`` to
-    convert the images; ``n``, ``size``, ``seed`` (and the generator's other arguments) for
+    convert the images; ``white``: the stored value that means full brightness, when the
+    dataset's default (the file type's largest value; 255 for DSB 2018's TIFFs) is wrong for
+    your copy (4095 for a 12-bit camera); ``n``, ``size``, ``seed`` (and the generator's other arguments) for
     a synthetic dataset, used only when the synthetic stand-in is what gets loaded.
 
     Layouts read from disk (``<root>/<name>/`` or one folder below it):

@@ -33,9 +33,6 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".gif", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-# Scales tried for unsigned integer images: microscopes and scanners often store 8- or
-# 12-bit measurements in 16-bit files, and dividing those by 65535 would leave them black.
-_INTEGER_SCALES = (255, 4095, 65535, 2 ** 32 - 1)
 # A mask with this many more distinct values than classes was not saved losslessly.
 _LOSSY_EXTRA_VALUES = 2
 
@@ -247,11 +244,15 @@ def as_label_image(array: np.ndarray, path) -> np.ndarray:
 # ---------------------------------------------------------------- to model arrays
 
 def to_float_image(array: np.ndarray, path, channels: int | None = None,
-                   window: tuple[float, float] | None = None) -> np.ndarray:
+                   window: tuple[float, float] | None = None, white: int | None = None) -> np.ndarray:
     """An ``H×W×C`` float32 image in [0, 1] from the array a file held.
 
-    8-bit images are divided by 255; other unsigned integers by the smallest of 255, 4095,
-    65535 and 2³²-1 that holds their maximum (8- or 12-bit data in 16-bit files stay visible).
+    Unsigned integers are divided by ``white``, the stored value that means full
+    brightness, which is a property of the dataset, not of one image: by default the
+    type's largest value (255 for 8-bit, 65535 for 16-bit), 255 for data known to hold
+    8-bit values in 16-bit files (DSB 2018's TIFFs), 4095 for a 12-bit camera.  Scaling
+    each image by its own maximum instead would make the same tissue brighter in a darker
+    image (chapter 5).  A value above ``white`` is an error naming the file.
     ``window=(low, high)`` maps that value range (Hounsfield units for CT) to [0, 1] and clips
     the rest.  Other signed or float images are stretched from their own minimum to maximum.
     An alpha channel is dropped; ``channels`` (1 or 3) converts grey to RGB or RGB to grey.
@@ -260,7 +261,7 @@ def to_float_image(array: np.ndarray, path, channels: int | None = None,
     image = _drop_alpha(np.asarray(array), path)
     if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
         raise DatasetError(f"{path}: the image holds NaN or infinite values")
-    image = _scale(image, window)
+    image = _scale(image, window, white, path)
     if channels is not None:
         image = _match_channels(image, channels, path)
     return image
@@ -276,16 +277,19 @@ def _drop_alpha(image: np.ndarray, path: Path) -> np.ndarray:
     raise DatasetError(f"{path}: expected a 2-D grey or colour image, got an array of shape {image.shape}")
 
 
-def _scale(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+def _scale(image: np.ndarray, window: tuple[float, float] | None, white: int | None, path: Path) -> np.ndarray:
     if window is not None:
         low, high = window
         return np.clip((image.astype(np.float32) - low) / (high - low), 0, 1).astype(np.float32)
     if image.dtype == np.bool_:
         return image.astype(np.float32)
     if image.dtype.kind == "u":
+        white = np.iinfo(image.dtype).max if white is None else white
         peak = int(image.max()) if image.size else 0
-        scale = next(s for s in _INTEGER_SCALES if peak <= s)
-        return (image / np.float32(scale)).astype(np.float32)
+        if peak > white:
+            raise DatasetError(f"{path}: holds values up to {peak}, above the white level {white} assumed for "
+                               f"this dataset; pass white=<the largest value the sensor records> to load_dataset")
+        return (image / np.float32(white)).astype(np.float32)
     image = image.astype(np.float32)
     low, high = float(image.min()), float(image.max())
     if image.dtype.kind == "f" and low >= 0 and high <= 1:
