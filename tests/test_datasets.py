@@ -618,3 +618,75 @@ def test_the_dsb_sample_holds_8_bit_values_in_16_bits_and_loads_visible(tmp_path
     with pytest.warns(DataFallbackWarning):
         data = load_dataset("dsb2018", root=tmp_path)
     assert data.source == "sample" and 0.5 < data.images.max() <= 1.0
+
+
+# ---------------------------------------------------------------- CamVid
+
+def camvid_frame(root: Path, split: str, name: str, labels, listed: bool = True) -> None:
+    labels = np.asarray(labels, np.uint8)
+    rgb = np.stack([labels * 20, labels * 10, 255 - labels * 20], axis=-1).astype(np.uint8)
+    png(root / "camvid" / split / f"{name}.png", rgb)
+    png(root / "camvid" / f"{split}annot" / f"{name}.png", labels)
+    if listed:
+        with open(root / "camvid" / f"{split}.txt", "a") as listing:
+            listing.write(f"/SegNet/CamVid/{split}/{name}.png /SegNet/CamVid/{split}annot/{name}.png\n")
+
+
+def test_camvid_reads_the_segnet_layout_with_void_as_the_ignore_index(tmp_path):
+    labels = np.arange(12 * 8).reshape(8, 12) % 12  # every class, and void (11)
+    camvid_frame(tmp_path, "train", "0001TP_000010", labels)
+    camvid_frame(tmp_path, "train", "0001TP_000040", labels[::-1])
+    data = quiet_load("camvid", root=tmp_path)
+    assert len(data) == 2 and data.num_classes == 11 and data.ignore_index == 11
+    assert data.names == ["0001TP_000010", "0001TP_000040"]
+    image, mask = data[0]
+    np.testing.assert_array_equal(mask, labels)
+    assert image.shape == (8, 12, 3) and image[0, 1, 2] == pytest.approx((255 - 20) / 255)
+    loaded = data.load()
+    assert loaded.ignore_index == 11 and loaded.palette.shape == (11, 3)
+    assert loaded.palette[3].tolist() == [128, 64, 128]  # road
+
+
+def test_camvid_resizes_images_smoothly_and_labels_by_nearest(tmp_path):
+    labels = np.repeat(np.repeat(np.array([[0, 3], [8, 11]]), 8, axis=0), 8, axis=1)  # 16×16 in four blocks
+    camvid_frame(tmp_path, "val", "a", labels)
+    image, mask = quiet_load("camvid", root=tmp_path, split="val", size=(8, 4))[0]
+    assert image.shape == (8, 4, 3) and mask.shape == (8, 4)
+    assert set(np.unique(mask)) == {0, 3, 8, 11} and mask[0, 0] == 0 and mask[-1, -1] == 11
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("label 12", r"0001TP_000010.png: mask holds the value\(s\) 12"),
+    ("no annotation", r"0001TP_000040.png: this image has no mask"),
+    ("sizes differ", r"the mask is 8×12 but its image"),
+    ("list disagrees", r"train.txt and .* disagree: 0001TP_000099 is in one only"),
+])
+def test_camvid_refuses_bad_files_naming_them(tmp_path, fault, message):
+    labels = np.zeros((8, 12), np.uint8)
+    camvid_frame(tmp_path, "train", "0001TP_000010", np.where(np.eye(8, 12) > 0, 12, 0) if fault == "label 12"
+                 else labels)
+    if fault == "no annotation":
+        png(tmp_path / "camvid" / "train" / "0001TP_000040.png", np.zeros((8, 12, 3), np.uint8))
+        png(tmp_path / "camvid" / "trainannot" / "0001TP_000050.png", labels)
+    if fault == "sizes differ":
+        png(tmp_path / "camvid" / "train" / "0001TP_000010.png", np.zeros((9, 12, 3), np.uint8))
+    if fault == "list disagrees":
+        with open(tmp_path / "camvid" / "train.txt", "a") as listing:
+            listing.write("/SegNet/CamVid/train/0001TP_000099.png /SegNet/CamVid/trainannot/0001TP_000099.png\n")
+    with pytest.raises(DatasetError, match=message):
+        quiet_load("camvid", root=tmp_path)[0]
+
+
+def test_camvid_falls_back_to_shapes_saying_so(tmp_path):
+    with pytest.warns(DataFallbackWarning, match="camvid: no train split"):
+        data = load_dataset("camvid", root=tmp_path, size=(64, 96), n=2)
+    assert data.source == "synthetic" and data.images.shape == (2, 64, 64, 3)
+
+
+def test_the_shared_camvid_has_the_segnet_split():
+    if not (SHARED / "camvid" / "train.txt").is_file():
+        pytest.skip("../shared/data/camvid is not present")
+    sizes = {split: len(quiet_load("camvid", root=SHARED, split=split)) for split in ("train", "val", "test")}
+    assert sizes == {"train": 367, "val": 101, "test": 233}
+    image, mask = quiet_load("camvid", root=SHARED, split="test")[0]
+    assert image.shape == (120, 160, 3) and mask.max() <= 11 and (mask == 3).mean() > 0.1  # road is common

@@ -49,7 +49,7 @@ import numpy as np
 
 from ..viz import palette as make_palette
 from . import synthetic
-from .base import ArrayDataset
+from .base import ArrayDataset, pair_size
 from .download import MARKER, REGISTRY, ByHand, data_root
 from .download import download as fetch_dataset
 from .io import (
@@ -97,6 +97,13 @@ def sample_file(relative: str) -> Path:
     return path
 
 
+CAMVID_CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "pedestrian",
+                  "bicyclist")
+CAMVID_VOID = 11  # "unlabelled": stored as label 11, left out of losses and scores (the dataset's ignore_index)
+# The colours the SegNet tutorial's CamVid files are usually drawn with, one per class.
+CAMVID_PALETTE = np.array([[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222],
+                           [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0],
+                           [0, 128, 192]], np.uint8)
 DSB_CLASSES = synthetic.CELL_CLASSES
 DRIVE_CLASSES = synthetic.VESSEL_CLASSES
 LIVER_CLASSES = ("background", "liver", "tumour")
@@ -122,12 +129,14 @@ class FileDataset:
     """
 
     def __init__(self, name: str, examples: list[dict], reader: Callable[[dict], dict], classes,
-                 source: str, layout: str, location: Path, channels: int, columns: tuple[str, ...] = ()):
+                 source: str, layout: str, location: Path, channels: int, columns: tuple[str, ...] = (), *,
+                 palette=None, ignore_index: int | None = None):
         if not examples:
             raise DatasetError(f"{location}: the {layout} layout is there but holds no examples")
         self.name, self.examples, self._reader = name, examples, reader
         self.classes = tuple(classes)
-        self.palette = make_palette(len(self.classes))
+        self.palette = make_palette(len(self.classes)) if palette is None else np.asarray(palette, np.uint8)
+        self.ignore_index = ignore_index
         self.source, self.layout, self.location, self.channels = source, layout, Path(location), channels
         self.columns = columns
 
@@ -184,7 +193,8 @@ class FileDataset:
                                    "or index this dataset one example at a time")
         stack = lambda key: np.stack([record[key] for record in records])  # noqa: E731
         data = ArrayDataset(stack("image"), stack("mask"), self.classes, self.palette, self.source,
-                            stack("instances") if "instances" in self.columns else None)
+                            stack("instances") if "instances" in self.columns else None,
+                            ignore_index=self.ignore_index)
         for key in self.columns:
             values = [record[key] for record in records]
             if key == "fov":
@@ -550,6 +560,66 @@ def _mask_suffix_layout(name: str, classes):
     return detect
 
 
+# ---------------------------------------------------------------- CamVid
+
+_CAMVID_LABELS = {value: value for value in range(len(CAMVID_CLASSES) + 1)}  # 0..10 and void
+
+
+def _resized(array: np.ndarray, size, nearest: bool) -> np.ndarray:
+    """``array`` (``H×W`` or ``H×W×C``, 8-bit) at ``size`` = (height, width): box filter, or nearest for labels."""
+    from PIL import Image
+
+    height, width = pair_size(size)
+    if array.shape[:2] == (height, width):
+        return array
+    picture = Image.fromarray(array)
+    return np.asarray(picture.resize((width, height), Image.NEAREST if nearest else Image.BOX))
+
+
+def _read_camvid(example: dict, size) -> dict:
+    raw_image, raw_mask = read_image(example["image"]), read_mask(example["mask"])
+    _check_same_size(raw_image.shape, raw_mask.shape, example["image"], example["mask"])
+    mask = encode_mask(raw_mask, _CAMVID_LABELS, example["mask"], CAMVID_CLASSES)
+    if size is not None:
+        raw_image, mask = _resized(raw_image, size, nearest=False), _resized(mask.astype(np.uint8), size, True)
+    image = to_float_image(raw_image, example["image"], channels=3)
+    return {"image": image, "mask": mask.astype(np.int64)}
+
+
+def _camvid_listed(folder: Path, split: str) -> set[str] | None:
+    """The frame names ``<split>.txt`` lists (``/SegNet/CamVid/train/X.png /SegNet/CamVid/trainannot/X.png``)."""
+    listing = folder / f"{split}.txt"
+    if not listing.is_file():
+        return None
+    names = set()
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or Path(parts[0]).name != Path(parts[1]).name:
+            raise DatasetError(f"{listing}, line {number}: expected an image path and its annotation's path "
+                               f"with one file name, got {line.strip()!r}")
+        names.add(_stem(Path(parts[0])))
+    return names
+
+
+def _camvid(folder: Path, split: str, source: str, options: dict):
+    """SegNet's CamVid: ``train/``, ``trainannot/`` (and val, test), same file names, ``<split>.txt`` lists."""
+    image_dir, mask_dir = folder / split, folder / f"{split}annot"
+    if not image_dir.is_dir():
+        return None
+    pairs = _pair(_keyed(image_dir, _stem), _keyed(mask_dir, _stem), image_dir, mask_dir, lambda key: f"{key}.png")
+    listed = _camvid_listed(folder, split)
+    if listed is not None and listed != {key for key, _, _ in pairs}:
+        missing = sorted(listed - {key for key, _, _ in pairs}) or sorted({key for key, _, _ in pairs} - listed)
+        raise DatasetError(f"{folder / f'{split}.txt'} and {image_dir} disagree: {missing[0]} is in one only "
+                           f"({len(listed)} listed, {len(pairs)} in the folders)")
+    examples = [{"name": key, "image": image, "mask": mask} for key, image, mask in pairs]
+    reader = partial(_read_camvid, size=options.get("size"))
+    return FileDataset("camvid", examples, reader, CAMVID_CLASSES, source, "SegNet CamVid", image_dir, 3,
+                       palette=CAMVID_PALETTE, ignore_index=CAMVID_VOID)
+
+
 # ---------------------------------------------------------------- the catalogue
 
 @dataclass(frozen=True)
@@ -565,6 +635,8 @@ class _Spec:
 
 
 _SPECS = {
+    "camvid": _Spec("CamVid road scenes", CAMVID_CLASSES, ("train", "val", "test"), ("camvid", "CamVid"),
+                    (_camvid,), stand_in="shapes"),
     "isbi2012": _Spec("ISBI 2012 EM membranes", ISBI_CLASSES, ("train",), ("isbi2012", "ISBI2012", "membrane"),
                       (_isbi_tiff, _isbi_png), _isbi_sample, "membranes",
                       "ISBI 2012 published labels for its training volume only; hold out slices of 'train'"),
@@ -585,7 +657,7 @@ _SYNTHETIC = {"shapes": synthetic.shapes, "cells": synthetic.cells, "membranes":
               "vessels": synthetic.vessels}
 _SPLIT_INDEX = {"train": 0, "val": 1, "test": 2}
 _SPLIT_SIZE = {"train": 32, "val": 8, "test": 8}
-_DISK_OPTIONS = {"window", "channels", "white"}
+_DISK_OPTIONS = {"window", "channels", "white", "size"}
 
 DATASET_NAMES = tuple(_SPECS) + tuple(_SYNTHETIC)
 
@@ -594,7 +666,7 @@ def load_dataset(name: str, root=None, split: str = "train", download: bool = Fa
                  **options):
     """One of the course's datasets: the real one where it can be found, else a sample or a stand-in.
 
-    ``name``: ``isbi2012``, ``dsb2018``, ``drive``, ``liver``, ``lung``, ``corneal``,
+    ``name``: ``camvid``, ``isbi2012``, ``dsb2018``, ``drive``, ``liver``, ``lung``, ``corneal``,
     ``esophagus``, or the synthetic ``shapes``, ``cells``, ``membranes``, ``vessels``.
     ``root``: the data folder (default ``$COURSEKIT_DATA`` or ``~/.coursekit/data``).
     ``split``: ``train`` or, where the dataset has one, ``test`` (``val`` too for the
@@ -604,13 +676,17 @@ def load_dataset(name: str, root=None, split: str = "train", download: bool = Fa
     stand-ins: the real dataset or an error.
     Options: ``window=(low, high)`` in Hounsfield units for CT (liver default
     ``ABDOMEN_WINDOW`` = (-100, 200), lung ``LUNG_WINDOW``); ``channels=1`` or ``3`` to
-    convert the images; ``white``: the stored value that means full brightness, when the
+    convert the images; ``size=(height, width)`` to resize CamVid; ``white``: the stored value that means full brightness, when the
     dataset's default (the file type's largest value; 255 for DSB 2018's TIFFs) is wrong for
     your copy (4095 for a 12-bit camera); ``n``, ``size``, ``seed`` (and the generator's other arguments) for
     a synthetic dataset, used only when the synthetic stand-in is what gets loaded.
 
     Layouts read from disk (``<root>/<name>/`` or one folder below it):
 
+    - ``camvid``: SegNet's CamVid, ``{train,val,test}/*.png`` + ``{train,val,test}annot/*.png``
+      (same names; ``<split>.txt`` lists, where present, must agree); labels 0-10 the classes,
+      11 void, which is the dataset's ``ignore_index``.  ``size=(height, width)`` resizes
+      (box filter for the images, nearest neighbour for the labels); 367 / 101 / 233 frames.
     - ``isbi2012``: ``train-volume.tif`` + ``train-labels.tif`` (multi-page TIFF), or
       ``train/image/N.png`` + ``train/label/N.png``; labels 255 = cell (class 1), 0 = membrane
       (class 0).  Loaded into memory.
@@ -725,12 +801,21 @@ def _fall_back(key: str, spec: _Spec, root: Path, split: str, options: dict, dis
         raise DatasetNotFound(f"{missing}, and the sample shipped with coursekit is a training split only. "
                               f"{how_to_get(key, root)}")
     if spec.stand_in is not None:
-        data = _make_synthetic(spec.stand_in, split, {k: v for k, v in options.items() if k not in _DISK_OPTIONS})
+        data = _make_synthetic(spec.stand_in, split, _stand_in_options(spec.stand_in, options))
         warnings.warn(f"{missing}; using the synthetic stand-in {spec.stand_in!r} (source='synthetic'). "
                       f"{how_to_get(key, root)}", DataFallbackWarning, stacklevel=3)
         return data
     raise DatasetNotFound(f"{missing}, and coursekit has no faithful stand-in for {spec.title}. "
                           f"{how_to_get(key, root)} Until then, load_dataset('shapes') gives a synthetic task.")
+
+
+def _stand_in_options(kind: str, options: dict) -> dict:
+    """The options the synthetic generator takes; a (height, width) size becomes its square's side, the shorter."""
+    accepted = set(inspect.signature(_SYNTHETIC[kind]).parameters)
+    chosen = {k: v for k, v in options.items() if k in accepted}
+    if "size" in chosen and not np.isscalar(chosen["size"]):
+        chosen["size"] = min(pair_size(chosen["size"]))
+    return chosen
 
 
 def _make_synthetic(kind: str, split: str, options: dict) -> ArrayDataset:
