@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..viz import palette as make_palette
+from ..colours import palette as make_palette
 from . import synthetic
 from .base import ArrayDataset
 from .download import MARKER, REGISTRY, ByHand, data_root
