@@ -16,6 +16,7 @@ import pytest
 
 from coursekit import exercises
 from coursekit.exercises import ExerciseFailed
+from coursekit.models import count_multiply_adds
 from coursekit.viz import comparison as reader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,11 +275,17 @@ def test_count_multiply_adds_counts_convolutions():
     import torch
 
     conv = torch.nn.Conv2d(1, 2, 3, padding=1)
-    assert reader.count_multiply_adds(conv, (1, 4, 4)) == 4 * 4 * 2 * 9
+    assert count_multiply_adds(conv, (1, 4, 4)) == 4 * 4 * 2 * 9
     up = torch.nn.ConvTranspose2d(2, 1, 2, stride=2)
-    assert reader.count_multiply_adds(up, (2, 3, 3)) == 2 * 3 * 3 * 1 * 4
+    assert count_multiply_adds(up, (2, 3, 3)) == 2 * 3 * 3 * 1 * 4
     grouped = torch.nn.Conv2d(4, 4, 3, padding=1, groups=4)
-    assert reader.count_multiply_adds(grouped, (4, 5, 5)) == 5 * 5 * 4 * 9
+    assert count_multiply_adds(grouped, (4, 5, 5)) == 5 * 5 * 4 * 9
+    with pytest.raises(ValueError, match=r"\(C, H, W\); got \(4, 4\)"):
+        count_multiply_adds(conv, (4, 4))
+    with pytest.raises(TypeError, match="torch model.*got list"):
+        count_multiply_adds([conv], (1, 4, 4))
+    assert not conv._forward_hooks, "the counting hooks are removed"
+    assert reader.count_multiply_adds is count_multiply_adds, "chapter 6 calls viz.count_multiply_adds"
 
 
 # --- The chapter's checkers ------------------------------------------------------------------------------

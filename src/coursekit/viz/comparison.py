@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.cost import count_multiply_adds  # re-exported: chapter 6 calls viz.count_multiply_adds
+
 __all__ = ["Comparison", "ComparisonFileError", "comparison_table", "count_multiply_adds", "load_comparison",
            "model_label", "plot_quality_cost", "plot_training_losses", "read_comparison", "show_comparison"]
 
@@ -432,39 +434,6 @@ def plot_quality_cost(comparison: Comparison, framework: str | None = None, qual
     fig.suptitle(f"Quality against cost ({comparison.profile} profile): up and to the left is better", fontsize=12)
     fig.tight_layout()
     return fig
-
-
-def count_multiply_adds(model, input_shape) -> int:
-    """Multiply-adds of every convolution of a torch ``model`` on one input of ``input_shape`` (``C×H×W``).
-
-    A convolution costs one multiply-add per output value per input value it
-    reads: ``outputs × in_channels / groups × kernel area``; a transposed
-    convolution the same per *input* value.  Batch norm, activations and pooling
-    are left out: they are cheap in arithmetic, though not always in time.
-    """
-    import torch
-
-    total = 0
-
-    def convolution(module, inputs, output):
-        nonlocal total
-        per_value = module.in_channels // module.groups * int(np.prod(module.kernel_size))
-        total += output.numel() * per_value
-
-    def transposed(module, inputs, output):
-        nonlocal total
-        total += inputs[0].numel() * module.out_channels // module.groups * int(np.prod(module.kernel_size))
-
-    hooks = []
-    for module in model.modules():
-        if isinstance(module, torch.nn.ConvTranspose2d):
-            hooks.append(module.register_forward_hook(transposed))
-        elif isinstance(module, torch.nn.Conv2d):
-            hooks.append(module.register_forward_hook(convolution))
-    from ..models.registry import probe_forward
-
-    probe_forward(model, hooks, *input_shape)  # removes the hooks
-    return int(total)
 
 
 def plot_training_losses(comparison: Comparison, highlight=None):
