@@ -18,7 +18,9 @@ time, to ``benchmarks/results/claims-<machine>.json``.  Each chapter's entry
 carries a digest of the chapter's code: ``tests/test_claims.py`` fails when a
 chapter changed after its sweep ("rerun make claims"), when any of the six
 runs failed, or when an asserted comparison did not hold with room to spare
-in all of them.  Chapters read the file to show the spread of their results.
+in all of them.  Chapters read the file to show the spread of their results,
+with :func:`coursekit.results.load_claims`, which shares this file's schema
+(:data:`coursekit.results.CLAIMS_SCHEMA` and the keys beside it).
 
     python -m benchmarks.claims                                 # every chapter, 2 runs at a time
     python -m benchmarks.claims --chapters 03_segnet --jobs 1   # one chapter, merged into the file
@@ -37,10 +39,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from coursekit.results import CLAIMS_SCHEMA, RESULTS, claims_file_name
+
 from . import comma_separated, machine, write_results
 from .worker import ROOT
 
-SCHEMA = 1
 SEEDS = (0, 1, 2)
 FRAMEWORKS = ("torch", "keras")
 VALUES_MARK = "CLAIMS-VALUES "
@@ -294,7 +297,7 @@ def table(results: dict) -> str:
 
 
 def default_path() -> Path:
-    return ROOT / "benchmarks" / "results" / f"claims-{machine.tag(machine.machine())}.json"
+    return ROOT / RESULTS / claims_file_name(machine.tag(machine.machine()))
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -320,7 +323,7 @@ def main(argv=None) -> dict:
     if options.threads > 0:
         limit_threads(options.threads)
     path = options.out or default_path()
-    results = json.loads(path.read_text()) if path.exists() else {"schema": SCHEMA, "chapters": {}}
+    results = json.loads(path.read_text()) if path.exists() else {"schema": CLAIMS_SCHEMA, "chapters": {}}
     described = machine.machine()
     start = time.perf_counter()
     load_before = machine.load_average()
@@ -343,7 +346,7 @@ def main(argv=None) -> dict:
                                      "date": machine.now(), "runs": chapter_runs,
                                      "claims": judge(stem, chapter_runs)}
     results["chapters"] = dict(sorted(results["chapters"].items()))
-    results.update(schema=SCHEMA, machine=described, versions=machine.versions(), date=machine.now(),
+    results.update(schema=CLAIMS_SCHEMA, machine=described, versions=machine.versions(), date=machine.now(),
                    profile="quick", threads_per_run=options.threads or "default", runs_at_once=options.jobs,
                    load_average_before=load_before, load_average_after=machine.load_average())
     results.setdefault("sweeps", []).append(

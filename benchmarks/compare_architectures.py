@@ -17,7 +17,8 @@ The JSON results file says where and how it was measured (machine, versions,
 date, profile, settings, command, load average); beside it, with the same
 stem, an ``.npz`` holds three held-out crops, their truth and every model's
 prediction, for the chapter's pictures.  Chapter 6 reads both with
-:func:`coursekit.viz.load_comparison`.
+:func:`coursekit.results.load_comparison`, which shares this file's schema
+(:data:`coursekit.results.COMPARISON_SCHEMA` and the keys beside it).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ import numpy as np
 from coursekit import baselines, metrics
 from coursekit.models import names
 from coursekit.profiles import settings_for
+from coursekit.results import COMPARISON_SCHEMA, RESULTS, comparison_file_name, prediction_key
 
 from . import comma_separated, limit_threads, machine, write_results
 from .worker import ROOT, run_in_child
 
-SCHEMA = 1
 EXPERIMENT = "compare"
 DEFAULT_MODELS = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")
 LOSS = "cross_entropy+dice"
@@ -255,12 +256,7 @@ def write_npz(arrays: dict, path: Path) -> None:
 
 def default_out(described: dict, profile: str) -> Path:
     """``benchmarks/results/compare-<machine tag>-<profile>.json``, the name the chapter's reader looks for."""
-    return ROOT / "benchmarks" / "results" / f"compare-{described['tag']}-{profile}.json"
-
-
-def row_key(model: str, framework: str) -> str:
-    """The npz array holding a row's predictions."""
-    return f"{model}__{framework}"
+    return ROOT / RESULTS / comparison_file_name(described["tag"], profile)
 
 
 def main(argv=None) -> dict:
@@ -295,7 +291,7 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         for model in options.models:
             for framework in options.frameworks:
-                predictions_file = Path(scratch) / f"{row_key(model, framework)}.npy"
+                predictions_file = Path(scratch) / f"{prediction_key(model, framework)}.npy"
                 spec = {"model": model, "framework": framework, "profile": options.profile, "seed": options.seed,
                         **chosen, "predictions_file": str(predictions_file)}
                 began = time.perf_counter()
@@ -312,13 +308,13 @@ def main(argv=None) -> dict:
                 else:
                     row["peak_memory_mb"], row["peak_memory_kind"] = row.get("peak_rss_mb"), "host RSS of the process"
                 if row["status"] == "ok":
-                    arrays[row_key(model, framework)] = np.load(predictions_file)
+                    arrays[prediction_key(model, framework)] = np.load(predictions_file)
                 rows.append(row)
                 print(f"compare: {model} {framework}: {row['status']}"
                       + (f", membrane Dice {row['membrane_dice']:.3f}, {row['seconds_per_epoch']:.1f} s/epoch"
                          if row["status"] == "ok" else ""), file=sys.stderr, flush=True)
 
-    results = {"schema": SCHEMA, "date": machine.now(), "machine": described, "versions": machine.versions(),
+    results = {"schema": COMPARISON_SCHEMA, "date": machine.now(), "machine": described, "versions": machine.versions(),
                "profile": options.profile, "threads": options.threads or "default", "note": options.note,
                "command": shlex.join(["python", "-m", "benchmarks.compare_architectures",
                                       *(sys.argv[1:] if argv is None else argv)]),

@@ -153,6 +153,7 @@ def test_a_run_that_fails_is_recorded_with_its_error_and_still_reports_its_value
     jupytext.write(notebook, path.with_suffix(".md"), fmt="md:myst")
     failed = claims.run_one(path, "torch", 0, timeout=120)
     assert failed["status"] == "error: AssertionError: below the goal"
+    assert set(results.CLAIMS_RUN_KEYS) <= set(failed), "a run records what read_claims reads"
     assert failed["values"] == {"unet_membrane_dice": pytest.approx(0.1), "best_baseline_membrane_dice": 0.5}
     passed = claims.run_one(path, "keras", 1, timeout=120)
     assert passed["status"] == "ok" and passed["values"]["unet_membrane_dice"] == pytest.approx(1.1)
@@ -178,16 +179,51 @@ def small_sweep(tmp_path):
 
 def test_a_malformed_claims_file_is_refused_naming_it(tmp_path):
     bad = tmp_path / "claims-bad.json"
-    bad.write_text('{"chapters": {"01_x": {"runs": [{"seed": 0}], "claims": []}}}')
+    bad.write_text('{"schema": 1, "chapters": {"01_x": {"runs": [{"seed": 0}], "claims": []}}}')
     with pytest.raises(results.SweepFileError, match=r"claims-bad.json: a run of chapter '01_x' lacks framework"):
         results.read_claims(bad)
-    bad.write_text("not json")
-    with pytest.raises(results.SweepFileError, match="claims-bad.json: not readable as JSON"):
+    bad.write_text('{"schema": 2, "chapters": {}}')
+    with pytest.raises(results.SweepFileError, match="claims-bad.json: schema 2, but this coursekit reads schema 1"):
         results.read_claims(bad)
+    bad.write_text("not json")
+    with pytest.raises(results.SweepFileError, match="claims-bad.json: not valid JSON"):
+        results.read_claims(bad)
+    with pytest.raises(results.SweepFileError, match="claims-none.json: no such file"):
+        results.read_claims(tmp_path / "claims-none.json")
+
+
+def test_what_the_sweep_writes_the_chapters_reader_accepts(tmp_path, monkeypatch):
+    """benchmarks.claims and coursekit.results share one schema: a file the sweep writes passes read_claims."""
+    stem = CHAPTERS[0]
+
+    def run_one(path, framework, seed, timeout):  # what a chapter that ran to the end records
+        return {"framework": framework, "seed": seed, "status": "ok", "seconds": 1.0, "values": {}}
+
+    monkeypatch.setattr(claims, "run_one", run_one)
+    monkeypatch.setattr(claims, "digest", lambda path: "digest of " + path.stem)
+    out = tmp_path / "claims-test.json"
+    claims.main(["--chapters", stem, "--seeds", "0,1", "--jobs", "1", "--threads", "0", "--out", str(out)])
+    sweep = results.read_claims(out)
+    assert sweep.results["schema"] == results.CLAIMS_SCHEMA
+    assert [(run["framework"], run["seed"]) for run in sweep.runs(stem)] == [
+        ("torch", 0), ("torch", 1), ("keras", 0), ("keras", 1)]
+    assert sweep.chapter(stem)["digest"] == "digest of " + stem
+
+
+def test_load_claims_on_colab_downloads_only_the_claims_files(tmp_path, monkeypatch):
+    sweep = small_sweep(tmp_path)
+    listing = [{"name": "compare-x-quick.json"}, {"name": sweep.name}, {"name": "cpu-x.json"}]
+    served = {results.listing_url(): json.dumps(listing).encode(), results.raw_url(sweep.name): sweep.read_bytes()}
+    monkeypatch.setattr(results, "_fetch", lambda url: served[url])  # any other file asked for: KeyError
+    monkeypatch.setattr(results, "search_folders", lambda: [tmp_path / "checkout"])
+    monkeypatch.setattr(results, "cache_folder", lambda: tmp_path / "cache")
+    loaded = results.load_claims(download=True)
+    assert loaded.path == tmp_path / "cache" / sweep.name
+    assert loaded.values("99_test", "a")[:3] == pytest.approx([0.6, 0.7, 0.8])
 
 
 def test_load_claims_without_a_file_says_where_it_looked_and_what_to_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(viz.comparison, "search_folders", lambda: [tmp_path / "nowhere"])
+    monkeypatch.setattr(results, "search_folders", lambda: [tmp_path / "nowhere"])
     with pytest.raises(FileNotFoundError, match="nowhere.*python -m benchmarks.claims"):
         results.load_claims(download=False)
 
@@ -205,7 +241,7 @@ def test_the_spread_figure_draws_one_line_per_run_through_its_values_and_the_rea
 def test_show_seed_spread_prints_how_often_a_claim_held_or_why_there_is_nothing_to_show(tmp_path, monkeypatch,
                                                                                     capsys):
     folder = small_sweep(tmp_path).parent
-    monkeypatch.setattr(viz.comparison, "search_folders", lambda: [folder])
+    monkeypatch.setattr(results, "search_folders", lambda: [folder])
     assert viz.show_seed_spread("99_test", {"score": {"A": "a", "B": "b"}}, claims=["a beats b"]) is not None
     out = capsys.readouterr().out
     assert "Test CPU" in out and "a beats b:\n    held in 4 of 6 runs; difference from -0.150 to +0.300" in out

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from coursekit import exercises
+from coursekit import exercises, results, viz
 from coursekit.exercises import ExerciseFailed
-from coursekit.viz import comparison as reader
+from coursekit.models import count_multiply_adds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -33,7 +34,7 @@ RUNS = {"torch": ["fcn8s", "unet_bn"], "keras": ["segnet", "unet"]}
 def smoke(tmp_path_factory):
     """Both smoke runs at once (one per framework, two models each): the two cores take one each."""
     folder = tmp_path_factory.mktemp("compare")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))  # this checkout's coursekit
     running = {}
     for framework, models in RUNS.items():
         out = folder / f"compare-smoke-{framework}-quick.json"
@@ -52,27 +53,27 @@ def smoke(tmp_path_factory):
 @pytest.mark.parametrize("framework", list(RUNS))
 def test_smoke_run_writes_a_complete_results_file(smoke, framework):
     out = smoke[framework]
-    results = json.loads(out.read_text())
-    assert results["schema"] == reader.SCHEMA and results["profile"] == "quick"
-    assert {"cpu", "cores", "gpu", "ram_gb", "os", "tag"} <= set(results["machine"])
-    assert results["machine"]["tag"] and re.fullmatch(r"[a-z0-9-]+", results["machine"]["tag"])
+    written = json.loads(out.read_text())
+    assert written["schema"] == results.COMPARISON_SCHEMA and written["profile"] == "quick"
+    assert {"cpu", "cores", "gpu", "ram_gb", "os", "tag"} <= set(written["machine"])
+    assert written["machine"]["tag"] and re.fullmatch(r"[a-z0-9-]+", written["machine"]["tag"])
     for package in ("python", "torch", "tensorflow", "keras", "numpy"):
-        assert results["versions"][package], package
-    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", results["date"])
-    assert results["command"].startswith("python -m benchmarks.compare_architectures") and "--epochs 2" in \
-        results["command"]
-    assert all(len(results["load_average"][when]) == 3 for when in ("start", "end"))
-    settings = results["settings"]
+        assert written["versions"][package], package
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", written["date"])
+    assert written["command"].startswith("python -m benchmarks.compare_architectures") and "--epochs 2" in \
+        written["command"]
+    assert all(len(written["load_average"][when]) == 3 for when in ("start", "end"))
+    settings = written["settings"]
     assert (settings["epochs"], settings["image_size"], settings["width"], settings["train_images"]) == (2, 32, 2, 8)
     assert settings["loss"] == "cross_entropy+dice" and settings["seed"] == 0
     assert settings["frameworks"] == [framework] and settings["models"] == RUNS[framework]
     held_out, training = settings["held_out_slices"], settings["training_slices"]
     assert not set(held_out) & set(training), "split by slice: no slice both trains and scores"
-    assert [b["name"] for b in results["baselines"]] == ["majority class", "Otsu threshold"]
-    assert results["baselines"][0]["membrane_dice"] == 0.0  # the majority class never says membrane
+    assert [b["name"] for b in written["baselines"]] == ["majority class", "Otsu threshold"]
+    assert written["baselines"][0]["membrane_dice"] == 0.0  # the majority class never says membrane
 
-    assert [(r["model"], r["framework"]) for r in results["rows"]] == [(m, framework) for m in RUNS[framework]]
-    for row in results["rows"]:
+    assert [(r["model"], r["framework"]) for r in written["rows"]] == [(m, framework) for m in RUNS[framework]]
+    for row in written["rows"]:
         assert row["status"] == "ok"
         from coursekit.models import build, count_params
 
@@ -92,28 +93,41 @@ def test_smoke_run_writes_a_complete_results_file(smoke, framework):
         assert arrays["images"].shape == arrays["truth"].shape == (shown, size, size)
         assert arrays["images"].dtype == arrays["truth"].dtype == np.uint8
         assert set(np.unique(arrays["truth"])) <= {0, 1}
-        assert list(arrays["slices"]) == results["predictions"]["slices"] and set(arrays["slices"]) <= set(held_out)
+        assert list(arrays["slices"]) == written["predictions"]["slices"] and set(arrays["slices"]) <= set(held_out)
         for model in RUNS[framework]:
             predicted = arrays[f"{model}__{framework}"]
             assert predicted.shape == (shown, size, size) and predicted.dtype == np.uint8
             assert set(np.unique(predicted)) <= {0, 1}
 
 
-def test_smoke_results_read_with_the_chapters_reader(smoke):
-    loaded = reader.read_comparison(smoke["keras"])
-    assert loaded.frameworks == ["keras"] and loaded.models == RUNS["keras"]
+@pytest.mark.parametrize("framework", list(RUNS))
+def test_what_the_script_writes_the_chapters_reader_accepts(smoke, framework):
+    """The writer and coursekit.results share one schema: a file just written passes the reader's checks."""
+    loaded = results.read_comparison(smoke[framework])
+    assert loaded.frameworks == [framework] and loaded.models == RUNS[framework]
+    assert loaded.results["schema"] == results.COMPARISON_SCHEMA
+    for model in RUNS[framework]:
+        assert loaded.prediction(model, framework).shape == loaded.predictions["truth"].shape
     assert "profile quick" in loaded.describe()
-    table = str(reader.comparison_table(loaded, mark="keras"))
+
+
+def test_smoke_results_make_the_chapters_table(smoke):
+    loaded = results.read_comparison(smoke["keras"])
+    table = str(viz.comparison_table(loaded, mark="keras"))
     assert "SegNet" in table and "Otsu threshold" in table
-    assert "**SegNet**" in reader.comparison_table(loaded, mark="keras")._repr_markdown_()
+    assert "**SegNet**" in viz.comparison_table(loaded, mark="keras")._repr_markdown_()
 
 
-def test_the_default_file_name_is_the_one_the_reader_looks_for():
+def test_the_default_file_name_is_the_one_the_reader_looks_for(tmp_path, monkeypatch):
     from benchmarks.compare_architectures import default_out
 
     out = default_out({"tag": "cpu-amd-epyc-2-cores"}, "quick")
     assert out == RESULTS / "compare-cpu-amd-epyc-2-cores-quick.json"
-    assert out.match("compare-*-quick.json")
+    copy = tmp_path / out.name
+    shutil.copy(committed()[0], copy)
+    shutil.copy(committed()[0].with_suffix(".npz"), copy.with_suffix(".npz"))
+    monkeypatch.setattr(results, "search_folders", lambda: [tmp_path])
+    assert results.load_comparison("quick", download=False).path == copy
 
 
 def test_split_is_by_slice_and_keeps_one_slice_for_the_samples():
@@ -146,7 +160,7 @@ def test_a_quick_profile_results_file_is_committed():
 
 @pytest.mark.parametrize("path", committed(), ids=lambda p: p.name)
 def test_committed_results_parse_and_name_the_discussed_models(path):
-    loaded = reader.read_comparison(path)
+    loaded = results.read_comparison(path)
     assert set(DISCUSSED) <= set(loaded.models), f"{path.name} lacks {set(DISCUSSED) - set(loaded.models)}"
     assert set(loaded.frameworks) == {"torch", "keras"}
     assert not loaded.failed()
@@ -158,10 +172,10 @@ def test_committed_results_parse_and_name_the_discussed_models(path):
 
 
 def test_the_reader_finds_the_quick_file_and_falls_back_to_it():
-    quick = reader.load_comparison("quick", download=False)
+    quick = results.load_comparison("quick", download=False)
     assert quick.profile == "quick" and not quick.fell_back
     if not list(RESULTS.glob("compare-*-full.json")):
-        full = reader.load_comparison("full", download=False)
+        full = results.load_comparison("full", download=False)
         assert full.fell_back and full.profile == "quick"
         assert full.describe().startswith("no full-profile results yet")
 
@@ -179,9 +193,9 @@ def good_copy(tmp_path):
 
 
 def _edit(path, change):
-    results = json.loads(path.read_text())
-    change(results)
-    path.write_text(json.dumps(results))
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -196,61 +210,69 @@ def _edit(path, change):
 ])
 def test_a_malformed_file_gets_an_error_naming_it_and_the_fault(good_copy, change, message):
     _edit(good_copy, change)
-    with pytest.raises(reader.ComparisonFileError) as raised:
-        reader.read_comparison(good_copy)
+    with pytest.raises(results.ComparisonFileError) as raised:
+        results.read_comparison(good_copy)
     assert str(good_copy) in str(raised.value) and message in str(raised.value)
 
 
 def test_not_json_missing_file_and_missing_or_incomplete_npz(good_copy, tmp_path):
-    with pytest.raises(reader.ComparisonFileError, match="no such file"):
-        reader.read_comparison(tmp_path / "compare-nothing-quick.json")
+    with pytest.raises(results.ComparisonFileError, match="no such file"):
+        results.read_comparison(tmp_path / "compare-nothing-quick.json")
     good_copy.with_suffix(".npz").rename(tmp_path / "aside.npz")
-    with pytest.raises(reader.ComparisonFileError, match=r"compare-test-quick\.npz: the predictions file"):
-        reader.read_comparison(good_copy)
+    with pytest.raises(results.ComparisonFileError, match=r"compare-test-quick\.npz: the predictions file"):
+        results.read_comparison(good_copy)
     with np.load(tmp_path / "aside.npz") as arrays:
         kept = {k: arrays[k] for k in arrays.files if not k.startswith("unet_bn__")}
     np.savez(good_copy.with_suffix(".npz"), **kept)
-    with pytest.raises(reader.ComparisonFileError, match="missing the array.*unet_bn__torch"):
-        reader.read_comparison(good_copy)
+    with pytest.raises(results.ComparisonFileError, match="missing the array.*unet_bn__torch"):
+        results.read_comparison(good_copy)
     good_copy.write_text("{not json")
-    with pytest.raises(reader.ComparisonFileError, match="not valid JSON"):
-        reader.read_comparison(good_copy)
+    with pytest.raises(results.ComparisonFileError, match="not valid JSON"):
+        results.read_comparison(good_copy)
 
 
 def test_no_results_anywhere_names_the_places_searched(tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "search_folders", lambda: [tmp_path / "a", tmp_path / "b"])
+    monkeypatch.setattr(results, "search_folders", lambda: [tmp_path / "a", tmp_path / "b"])
     with pytest.raises(FileNotFoundError) as raised:
-        reader.load_comparison("full", download=False)
+        results.load_comparison("full", download=False)
     assert str(tmp_path / "a") in str(raised.value) and "compare-*-quick.json" in str(raised.value)
 
 
-def test_colab_downloads_the_committed_file_from_the_configured_repository(tmp_path, monkeypatch):
-    config = (ROOT / "_config.yml").read_text()
-    repository = re.search(r"^\s*url:\s*(https://github\.com/\S+)", config, re.M).group(1)
-    assert reader.REPOSITORY == repository
-    owner_name = repository.removeprefix("https://github.com/")
-    assert reader.raw_url("x.json") == f"https://raw.githubusercontent.com/{owner_name}/main/benchmarks/results/x.json"
-    assert reader.listing_url() == f"https://api.github.com/repos/{owner_name}/contents/benchmarks/results?ref=main"
+def test_the_package_names_the_repository_and_branch_the_book_names():
+    """_config.yml is the book's source of the repository; coursekit carries a copy for Colab, kept equal here."""
+    repository = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    assert (results.REPOSITORY, results.BRANCH) == (repository["url"].rstrip("/"), repository["branch"]), \
+        "the repository in src/coursekit/results.py differs from _config.yml's: change both"
+    owner_name = results.REPOSITORY.removeprefix("https://github.com/")
+    branch = results.BRANCH
+    assert results.raw_url("x.json") == \
+        f"https://raw.githubusercontent.com/{owner_name}/{branch}/benchmarks/results/x.json"
+    assert results.listing_url() == \
+        f"https://api.github.com/repos/{owner_name}/contents/benchmarks/results?ref={branch}"
 
+
+def test_colab_downloads_the_committed_file_from_the_repository(tmp_path, monkeypatch):
     source = [p for p in committed() if p.name.endswith("-quick.json")][0]
-    served = {reader.listing_url(): json.dumps([{"name": source.name}, {"name": "cpu-x.json"}]).encode(),
-              reader.raw_url(source.name): source.read_bytes(),
-              reader.raw_url(source.with_suffix(".npz").name): source.with_suffix(".npz").read_bytes()}
+    listing = [{"name": source.name}, {"name": "cpu-x.json"}, {"name": "claims-x.json"}]
+    served = {results.listing_url(): json.dumps(listing).encode(),
+              results.raw_url(source.name): source.read_bytes(),
+              results.raw_url(source.with_suffix(".npz").name): source.with_suffix(".npz").read_bytes()}
     asked = []
-    monkeypatch.setattr(reader, "_fetch", lambda url: asked.append(url) or served[url])
-    monkeypatch.setattr(reader, "search_folders", lambda: [tmp_path / "checkout"])
-    monkeypatch.setattr(reader, "cache_folder", lambda: tmp_path / "cache")
-    loaded = reader.load_comparison("full", download=True)
+    monkeypatch.setattr(results, "_fetch", lambda url: asked.append(url) or served[url])
+    monkeypatch.setattr(results, "search_folders", lambda: [tmp_path / "checkout"])
+    monkeypatch.setattr(results, "cache_folder", lambda: tmp_path / "cache")
+    loaded = results.load_comparison("full", download=True)
     assert loaded.fell_back and loaded.path == tmp_path / "cache" / source.name
-    assert reader.listing_url() in asked
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [source.name, source.with_suffix(".npz").name]
+    assert results.listing_url() in asked
 
     def offline(url):
         raise OSError("no network")
 
-    monkeypatch.setattr(reader, "_fetch", offline)
-    monkeypatch.setattr(reader, "cache_folder", lambda: tmp_path / "cache2")
+    monkeypatch.setattr(results, "_fetch", offline)
+    monkeypatch.setattr(results, "cache_folder", lambda: tmp_path / "cache2")
     with pytest.raises(FileNotFoundError, match="no network"):
-        reader.load_comparison("quick", download=True)
+        results.load_comparison("quick", download=True)
 
 
 # --- Figures and the multiply-add count ----------------------------------------------------------------
@@ -262,10 +284,10 @@ def test_figures_draw_every_model(good_copy):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    loaded = reader.read_comparison(good_copy)
-    figure = reader.show_comparison(loaded, "torch")
+    loaded = results.read_comparison(good_copy)
+    figure = viz.show_comparison(loaded, "torch")
     assert len(figure.axes) == 3 * (2 + len(loaded.models))
-    figure = reader.plot_quality_cost(loaded, "keras")
+    figure = viz.plot_quality_cost(loaded, "keras")
     assert sum(ax.get_xscale() == "log" for ax in figure.axes) == 3 and figure.axes[-1].get_legend() is not None
     plt.close("all")
 
@@ -274,11 +296,23 @@ def test_count_multiply_adds_counts_convolutions():
     import torch
 
     conv = torch.nn.Conv2d(1, 2, 3, padding=1)
-    assert reader.count_multiply_adds(conv, (1, 4, 4)) == 4 * 4 * 2 * 9
+    assert count_multiply_adds(conv, (1, 4, 4)) == 4 * 4 * 2 * 9
     up = torch.nn.ConvTranspose2d(2, 1, 2, stride=2)
-    assert reader.count_multiply_adds(up, (2, 3, 3)) == 2 * 3 * 3 * 1 * 4
+    assert count_multiply_adds(up, (2, 3, 3)) == 2 * 3 * 3 * 1 * 4
     grouped = torch.nn.Conv2d(4, 4, 3, padding=1, groups=4)
-    assert reader.count_multiply_adds(grouped, (4, 5, 5)) == 5 * 5 * 4 * 9
+    assert count_multiply_adds(grouped, (4, 5, 5)) == 5 * 5 * 4 * 9
+    with pytest.raises(ValueError, match=r"\(C, H, W\); got \(4, 4\)"):
+        count_multiply_adds(conv, (4, 4))
+    with pytest.raises(TypeError, match="torch model.*got list"):
+        count_multiply_adds([conv], (1, 4, 4))
+    assert not conv._forward_hooks, "the counting hooks are removed"
+
+
+def test_the_chapter_still_finds_the_moved_names_in_viz():
+    """Chapter 6 calls viz.load_comparison, viz.model_label and viz.count_multiply_adds."""
+    assert viz.load_comparison is results.load_comparison and viz.read_comparison is results.read_comparison
+    assert viz.model_label("unet_bn") == "U-Net (BN)" and viz.model_label("new_model") == "new_model"
+    assert viz.count_multiply_adds is count_multiply_adds
 
 
 # --- The chapter's checkers ------------------------------------------------------------------------------

@@ -690,3 +690,24 @@ def test_the_shared_camvid_has_the_segnet_split():
     assert sizes == {"train": 367, "val": 101, "test": 233}
     image, mask = quiet_load("camvid", root=SHARED, split="test")[0]
     assert image.shape == (120, 160, 3) and mask.max() <= 11 and (mask == 3).mean() > 0.1  # road is common
+
+
+def test_the_data_modules_need_nothing_of_the_pictures():
+    """Datasets carry a palette (coursekit.colours) but import nothing of coursekit.viz."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = "import sys, coursekit.data; print(sorted(m for m in sys.modules if m.startswith('coursekit.viz')))"
+    loaded = subprocess.check_output([sys.executable, "-c", code], text=True,
+                                     env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert loaded.strip() == "[]", f"importing coursekit.data imported {loaded.strip()}"
+    from coursekit import colours, viz
+    from coursekit.data import shapes
+
+    assert viz.palette is colours.palette, "chapters call viz.palette"
+    data = shapes(2, size=16)
+    np.testing.assert_array_equal(data.palette, colours.palette(len(data.classes)))
+    assert tuple(data.palette[0]) == (0, 0, 0) and len({tuple(c) for c in data.palette}) == len(data.classes)

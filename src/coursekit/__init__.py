@@ -10,7 +10,9 @@ order in which the course teaches them:
 * :mod:`coursekit.losses`   -- cross-entropy, BCE, soft Dice (torch and Keras)
 * :mod:`coursekit.models`   -- the course's models in both frameworks
 * :mod:`coursekit.train`    -- one ``fit``/``evaluate``/``predict`` for both frameworks
-* :mod:`coursekit.viz`      -- palettes, overlays, grids, curves
+* :mod:`coursekit.colours`  -- the class palette the datasets carry and the pictures use
+* :mod:`coursekit.viz`      -- overlays, grids, curves, the chapters' figures
+* :mod:`coursekit.results`  -- the measured results chapters read (comparison, claims sweep)
 * :mod:`coursekit.exercises` -- checkers for the chapters' exercises
 """
 

@@ -1,29 +1,353 @@
-"""The claims sweep's results, as chapters read them to show how much a result varies.
+"""The course's measured results as the chapters read them: the architecture comparison and the claims sweep.
 
-A chapter trains once, with one seed, in one framework.  Whether what it finds
-holds for other seeds and in the other framework is measured by the course's
-claims sweep (``python -m benchmarks.claims`` in the repository), which runs
-every chapter in the quick profile for seeds 0, 1 and 2 under both frameworks
-and writes ``benchmarks/results/claims-<machine>.json``.  :func:`load_claims`
-finds that file in the course's checkout (or ``./benchmarks/results``); on
-Colab, where coursekit is installed without the repository, it downloads the
-committed one.  Chapter 3 is the first to use it.
+Chapters never type a measured number; they read files that commands of the
+repository write into ``benchmarks/results``:
+
+* ``python -m benchmarks.compare_architectures`` trains every model alike and
+  writes ``compare-<machine>-<profile>.json`` with an ``.npz`` of predictions
+  beside it; chapter 6 reads it with :func:`load_comparison`.
+* ``python -m benchmarks.claims`` runs every chapter in the quick profile for
+  seeds 0, 1 and 2 under both frameworks and writes ``claims-<machine>.json``;
+  chapter 3 is the first to read it, with :func:`load_claims`, to show how much
+  a result varies.
+
+Both loaders look in the course's checkout (or ``./benchmarks/results``); on
+Colab, where coursekit is installed without the repository, they download the
+committed files from :data:`REPOSITORY`.  The writers import the schema
+constants below, so that what they write is what is read here.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Sweep", "SweepFileError", "load_claims", "read_claims"]
+import numpy as np
 
-PREFIX = "claims-"
+__all__ = ["Comparison", "ComparisonFileError", "ResultsFileError", "Sweep", "SweepFileError", "load_claims",
+           "load_comparison", "model_label", "read_claims", "read_comparison"]
+
+# The course's repository, as _config.yml names it for the book (a test keeps the two equal).  The package
+# carries its own copy because on Colab it is pip-installed from git without _config.yml.
+REPOSITORY = "https://github.com/semseg-course/semseg-course"
+BRANCH = "main"
+RESULTS = "benchmarks/results"
+
+# --- The files' schemas, shared with their writers in benchmarks/ --------------------------------------
+
+COMPARISON_PREFIX = "compare-"
+COMPARISON_SCHEMA = 1
+COMPARISON_KEYS = ("schema", "date", "machine", "versions", "profile", "settings", "command", "load_average",
+                   "baselines", "rows")
+COMPARISON_ROW_KEYS = ("model", "framework", "status", "params", "seconds_per_epoch", "inference_seconds_per_image",
+                       "peak_memory_mb", "peak_memory_kind", "membrane_dice", "miou", "boundary_f1")
+COMPARISON_BASELINE_KEYS = ("name", "membrane_dice", "miou", "boundary_f1")
+COMPARISON_SETTING_KEYS = ("image_size", "train_images", "width", "epochs", "batch_size", "lr", "loss", "seed",
+                           "classes", "palette", "data_source", "held_out_slices")
+
+CLAIMS_PREFIX = "claims-"
+CLAIMS_SCHEMA = 1
+CLAIMS_RUN_KEYS = ("framework", "seed", "status", "values")
 
 
-class SweepFileError(ValueError):
-    """A claims file that cannot be read as the sweep writes it; the message names the file."""
+def comparison_file_name(machine_tag: str, profile: str) -> str:
+    """``compare-<machine tag>-<profile>.json``: the name the comparison writes and :func:`load_comparison` finds."""
+    return f"{COMPARISON_PREFIX}{machine_tag}-{profile}.json"
+
+
+def claims_file_name(machine_tag: str) -> str:
+    """``claims-<machine tag>.json``: the name the claims sweep writes and :func:`load_claims` finds."""
+    return f"{CLAIMS_PREFIX}{machine_tag}.json"
+
+
+def prediction_key(model: str, framework: str) -> str:
+    """The array of the comparison's ``.npz`` that holds one row's predictions."""
+    return f"{model}__{framework}"
+
+
+class ResultsFileError(ValueError):
+    """A results file that cannot be read as its command writes it; the message names the file and the fault."""
+
+
+class ComparisonFileError(ResultsFileError):
+    """A comparison file that is missing, unreadable, or lacks what the chapter reads."""
+
+
+class SweepFileError(ResultsFileError):
+    """A claims file that cannot be read as the sweep writes it."""
+
+
+def _refuse(error: type[ResultsFileError], path, what: str):
+    raise error(f"{path}: {what}")
+
+
+def _read_json(path: Path, error: type[ResultsFileError]):
+    if not path.exists():
+        _refuse(error, path, "no such file")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        _refuse(error, path, f"not valid JSON: {err}")
+
+
+def _check_schema(path: Path, results: dict, schema: int, error: type[ResultsFileError]) -> None:
+    if results.get("schema") != schema:
+        _refuse(error, path, f"schema {results.get('schema')!r}, but this coursekit reads schema {schema}")
+
+
+# --- Where the files are: the checkout, else the repository on GitHub ----------------------------------
+
+
+def search_folders() -> list[Path]:
+    """Where results files are looked for: the checkout coursekit is imported from, then ``./benchmarks/results``."""
+    import coursekit
+
+    folders = [Path(coursekit.__file__).resolve().parents[2] / RESULTS, Path.cwd() / RESULTS]
+    return list(dict.fromkeys(folders))
+
+
+def raw_url(name: str) -> str:
+    """The committed file ``benchmarks/results/<name>`` as GitHub serves it raw."""
+    return f"{REPOSITORY.replace('https://github.com/', 'https://raw.githubusercontent.com/')}/{BRANCH}/{RESULTS}/{name}"
+
+
+def listing_url() -> str:
+    """GitHub's API listing of the committed ``benchmarks/results`` folder."""
+    return f"{REPOSITORY.replace('https://github.com/', 'https://api.github.com/repos/')}/contents/{RESULTS}?ref={BRANCH}"
+
+
+def cache_folder() -> Path:
+    return Path.home() / ".coursekit" / "results"
+
+
+def _fetch(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (a fixed https URL)
+        return response.read()
+
+
+def _date(path: Path) -> str:
+    try:
+        return str(json.loads(path.read_text()).get("date", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _newest(paths: list[Path]) -> Path | None:
+    """The file measured last (by its ``date``), whatever its machine."""
+    return max(paths, key=_date) if paths else None
+
+
+def _download(prefix: str, suffix: str, companions: tuple[str, ...] = ()) -> Path | None:
+    """Every committed ``<prefix>*<suffix>`` (and its ``companions``: same stem, other suffixes) into
+    :func:`cache_folder`; the newest of them, or None where the repository has none."""
+    listing = json.loads(_fetch(listing_url()))
+    names = sorted(item["name"] for item in listing
+                   if item.get("name", "").startswith(prefix) and item["name"].endswith(suffix))
+    folder = cache_folder()
+    saved = []
+    for name in names:
+        folder.mkdir(parents=True, exist_ok=True)
+        for file in (name, *(name.removesuffix(".json") + companion for companion in companions)):
+            (folder / file).write_bytes(_fetch(raw_url(file)))
+        saved.append(folder / name)
+    return _newest(saved)
+
+
+def _locate(prefix: str, suffix: str, download: bool, tried: list[str],
+            companions: tuple[str, ...] = ()) -> Path | None:
+    """The newest ``<prefix>*<suffix>`` of the search folders, else (when ``download``) of the repository.
+
+    Where it looked, and why a download failed, is added to ``tried`` for the caller's error.
+    """
+    path = _newest([p for folder in search_folders() for p in sorted(folder.glob(f"{prefix}*{suffix}"))])
+    if path is None and download:
+        tried.append(listing_url())
+        try:
+            path = _download(prefix, suffix, companions)
+        except (OSError, ValueError) as err:  # offline, or GitHub refused: the caller's error says so
+            tried[-1] += f" ({err})"
+    return path
+
+
+def _download_by_default(download: bool | None) -> bool:
+    return "google.colab" in sys.modules if download is None else download
+
+
+# --- The architecture comparison (chapter 6) ----------------------------------------------------------
+
+_NAMES = {"fcn8s": "FCN-8s", "segnet": "SegNet", "unet": "U-Net", "unet_bn": "U-Net (BN)",
+          "resnet34_unet": "ResNet34-U-Net", "mobilenet_unet": "MobileNet-U-Net", "vgg_segnet": "VGG-SegNet",
+          "fcn16s": "FCN-16s", "fcn32s": "FCN-32s"}
+
+
+def model_label(model: str) -> str:
+    """The name chapter 6 uses for a model (``unet_bn`` -> ``U-Net (BN)``)."""
+    return _NAMES.get(model, model)
+
+
+@dataclass
+class Comparison:
+    """One results file of the comparison and its predictions.
+
+    ``profile`` is the profile the file was measured in; ``requested`` the one
+    asked for (they differ when the full profile has no file yet and the
+    quick one stands in: ``fell_back``).
+    """
+
+    path: Path
+    results: dict
+    predictions: dict = field(repr=False)
+    requested: str | None = None
+
+    @property
+    def profile(self) -> str:
+        return self.results["profile"]
+
+    @property
+    def fell_back(self) -> bool:
+        return self.requested is not None and self.requested != self.profile
+
+    @property
+    def settings(self) -> dict:
+        return self.results["settings"]
+
+    @property
+    def baselines(self) -> dict:
+        return {b["name"]: b for b in self.results["baselines"]}
+
+    def rows(self, framework: str | None = None) -> list[dict]:
+        """The rows that trained (``status`` ok), of one framework or of all."""
+        return [r for r in self.results["rows"]
+                if r["status"] == "ok" and (framework is None or r["framework"] == framework)]
+
+    def failed(self) -> list[dict]:
+        return [r for r in self.results["rows"] if r["status"] != "ok"]
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(r["model"] for r in self.rows()))
+
+    @property
+    def frameworks(self) -> list[str]:
+        return list(dict.fromkeys(r["framework"] for r in self.rows()))
+
+    def row(self, model: str, framework: str) -> dict:
+        for r in self.rows(framework):
+            if r["model"] == model:
+                return r
+        raise KeyError(f"{self.path.name} has no trained row for {model!r} in {framework!r}; "
+                       f"it has {[(r['model'], r['framework']) for r in self.rows()]}")
+
+    def prediction(self, model: str, framework: str) -> np.ndarray:
+        """One row's predicted label images of the shown crops."""
+        return self.predictions[prediction_key(model, framework)]
+
+    def describe(self) -> str:
+        """Where, when and how the numbers were measured, in one paragraph."""
+        m, v, s = self.results["machine"], self.results["versions"], self.settings
+        gpu = m.get("gpu")
+        hardware = f"GPU {gpu['name']}" if gpu else f"CPU {m['cpu']}, {m['cores']} cores, no GPU"
+        load = self.results["load_average"]
+        loads = " and ".join(f"{when} {values[0]:.1f}" for when, values in load.items() if values)
+        loads = loads or "start: not recorded"
+        lines = [f"{self.path.name}: profile {self.profile}, measured {self.results['date'][:16].replace('T', ' ')}"
+                 f" UTC on {hardware}",
+                 f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}; "
+                 f"threads per process: {self.results.get('threads')}; load average (1 min) at {loads}",
+                 f"data: ISBI 2012 ({s['data_source']}), held-out slices {s['held_out_slices'][0]}.."
+                 f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch, "
+                 f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s.get('schedule')}), "
+                 f"loss {s['loss']}, width {s['width']}, seed {s['seed']}"]
+        if self.fell_back:
+            lines.insert(0, f"no {self.requested}-profile results yet: showing the {self.profile} profile's")
+        return "\n".join(lines)
+
+
+def _check_comparison(path: Path, results) -> None:
+    def fail(what):
+        _refuse(ComparisonFileError, path, what)
+
+    if not isinstance(results, dict):
+        fail(f"expected a JSON object, found {type(results).__name__}")
+    missing = [k for k in COMPARISON_KEYS if k not in results]
+    if missing:
+        fail(f"missing the key(s) {', '.join(missing)}; is this a file written by "
+             "python -m benchmarks.compare_architectures?")
+    _check_schema(path, results, COMPARISON_SCHEMA, ComparisonFileError)
+    missing = [k for k in COMPARISON_SETTING_KEYS if k not in results["settings"]]
+    if missing:
+        fail(f"settings lack {', '.join(missing)}")
+    if not isinstance(results["rows"], list) or not results["rows"]:
+        fail("no rows: no model was measured")
+    for number, row in enumerate(results["rows"], 1):
+        ok = row.get("status") == "ok"
+        needed = COMPARISON_ROW_KEYS if ok else ("model", "framework", "status")
+        # a trained row has every number; only the peak memory may be unknown (no /proc, no GPU counter)
+        missing = [k for k in needed if k not in row or (ok and row[k] is None and k != "peak_memory_mb")]
+        if missing:
+            fail(f"row {number} ({row.get('model')}, {row.get('framework')}) lacks {', '.join(missing)}")
+    if not any(row["status"] == "ok" for row in results["rows"]):
+        fail("no row trained successfully; statuses: " + "; ".join(r["status"] for r in results["rows"]))
+    for number, baseline in enumerate(results["baselines"], 1):
+        missing = [k for k in COMPARISON_BASELINE_KEYS if k not in baseline]
+        if missing:
+            fail(f"baseline {number} lacks {', '.join(missing)}")
+
+
+def _read_predictions(path: Path, results: dict) -> dict:
+    def fail(what):
+        _refuse(ComparisonFileError, path, what)
+
+    if not path.exists():
+        fail("the predictions file beside the results is missing (the .npz with the same stem)")
+    try:
+        with np.load(path) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError) as err:
+        fail(f"not a readable .npz: {err}")
+    missing = [k for k in ("images", "truth") if k not in arrays]
+    missing += [prediction_key(r["model"], r["framework"]) for r in results["rows"] if r["status"] == "ok"
+                and prediction_key(r["model"], r["framework"]) not in arrays]
+    if missing:
+        fail(f"missing the array(s) {', '.join(missing)}")
+    shapes = {k: v.shape for k, v in arrays.items() if k not in ("slices", "window")}
+    if len(set(shapes.values())) != 1:
+        fail(f"the images, truth and predictions differ in shape: {shapes}")
+    return arrays
+
+
+def read_comparison(path, requested: str | None = None) -> Comparison:
+    """Read and check one results file and the ``.npz`` beside it; a clear error names what is wrong."""
+    path = Path(path)
+    results = _read_json(path, ComparisonFileError)
+    _check_comparison(path, results)
+    return Comparison(path, results, _read_predictions(path.with_suffix(".npz"), results), requested)
+
+
+def load_comparison(profile: str | None = None, *, download: bool | None = None) -> Comparison:
+    """The comparison's results for ``profile`` (default ``quick``), or the quick profile's where there are none.
+
+    Looks in the course checkout and ``./benchmarks/results``; then, when
+    ``download`` is true (default: only on Colab), in the repository on GitHub.
+    ``.fell_back`` says whether the quick profile stood in for the one asked for.
+    """
+    profile = profile or "quick"
+    download = _download_by_default(download)
+    tried = [str(folder) for folder in search_folders()]
+    for candidate in dict.fromkeys((profile, "quick")):
+        path = _locate(COMPARISON_PREFIX, f"-{candidate}.json", download, tried, companions=(".npz",))
+        if path is not None:
+            return read_comparison(path, requested=profile)
+    raise FileNotFoundError(f"no comparison results ({COMPARISON_PREFIX}*-{profile}.json or "
+                            f"{COMPARISON_PREFIX}*-quick.json) in " + "; ".join(tried)
+                            + ". Run python -m benchmarks.compare_architectures in the course repository to make them.")
+
+
+# --- The claims sweep (chapters 3 on) -----------------------------------------------------------------
 
 
 @dataclass
@@ -65,48 +389,25 @@ class Sweep:
                 f"({machine.get('cores', '?')} cores; {software}), quick profile, file {self.path.name}")
 
 
-def _fail(path: Path, what: str):
-    raise SweepFileError(f"{path}: {what}")
-
-
 def read_claims(path) -> Sweep:
     """Read and check one claims file; a malformed one raises :class:`SweepFileError` naming it."""
     path = Path(path)
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        _fail(path, f"not readable as JSON ({err})")
+
+    def fail(what):
+        _refuse(SweepFileError, path, what)
+
+    results = _read_json(path, SweepFileError)
     if not isinstance(results, dict) or not isinstance(results.get("chapters"), dict):
-        _fail(path, "no 'chapters' object: not a file written by python -m benchmarks.claims")
+        fail("no 'chapters' object: not a file written by python -m benchmarks.claims")
+    _check_schema(path, results, CLAIMS_SCHEMA, SweepFileError)
     for stem, entry in results["chapters"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("runs"), list) or "claims" not in entry:
-            _fail(path, f"chapter {stem!r} lacks 'runs' or 'claims'")
+            fail(f"chapter {stem!r} lacks 'runs' or 'claims'")
         for run in entry["runs"]:
-            missing = [key for key in ("framework", "seed", "status", "values") if key not in run]
+            missing = [key for key in CLAIMS_RUN_KEYS if key not in run]
             if missing:
-                _fail(path, f"a run of chapter {stem!r} lacks {', '.join(missing)}")
+                fail(f"a run of chapter {stem!r} lacks {', '.join(missing)}")
     return Sweep(path, results)
-
-
-def _newest(paths: list[Path]) -> Path | None:
-    from .viz.comparison import _date  # the comparison's reader picks its newest file the same way
-
-    return max(paths, key=_date) if paths else None
-
-
-def _download() -> Path | None:
-    from .viz import comparison
-
-    listing = json.loads(comparison._fetch(comparison.listing_url()))
-    names = sorted(item["name"] for item in listing
-                   if item.get("name", "").startswith(PREFIX) and item["name"].endswith(".json"))
-    folder = comparison.cache_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for name in names:
-        (folder / name).write_bytes(comparison._fetch(comparison.raw_url(name)))
-        saved.append(folder / name)
-    return _newest(saved)
 
 
 def load_claims(*, download: bool | None = None) -> Sweep:
@@ -115,20 +416,9 @@ def load_claims(*, download: bool | None = None) -> Sweep:
     ``download`` (default: only on Colab) allows fetching the committed file.
     Raises ``FileNotFoundError`` saying where it looked and how to make one.
     """
-    from .viz import comparison
-
-    if download is None:
-        download = "google.colab" in sys.modules
-    folders = comparison.search_folders()
-    tried = [str(folder) for folder in folders]
-    path = _newest([p for folder in folders for p in sorted(folder.glob(f"{PREFIX}*.json"))])
-    if path is None and download:
-        tried.append(comparison.listing_url())
-        try:
-            path = _download()
-        except (OSError, ValueError) as err:  # offline, or GitHub refused
-            tried[-1] += f" ({err})"
+    tried = [str(folder) for folder in search_folders()]
+    path = _locate(CLAIMS_PREFIX, ".json", _download_by_default(download), tried)
     if path is None:
-        raise FileNotFoundError(f"no claims sweep ({PREFIX}*.json) in " + "; ".join(tried)
+        raise FileNotFoundError(f"no claims sweep ({CLAIMS_PREFIX}*.json) in " + "; ".join(tried)
                                 + ". Run python -m benchmarks.claims in the course repository to make one.")
     return read_claims(path)

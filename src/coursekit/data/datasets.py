@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..viz import palette as make_palette
+from ..colours import palette as make_palette
 from . import synthetic
 from .base import ArrayDataset, pair_size
 from .download import MARKER, REGISTRY, ByHand, data_root
@@ -676,9 +676,10 @@ def load_dataset(name: str, root=None, split: str = "train", download: bool = Fa
     stand-ins: the real dataset or an error.
     Options: ``window=(low, high)`` in Hounsfield units for CT (liver default
     ``ABDOMEN_WINDOW`` = (-100, 200), lung ``LUNG_WINDOW``); ``channels=1`` or ``3`` to
-    convert the images; ``size=(height, width)`` to resize CamVid; ``white``: the stored value that means full brightness, when the
-    dataset's default (the file type's largest value; 255 for DSB 2018's TIFFs) is wrong for
-    your copy (4095 for a 12-bit camera); ``n``, ``size``, ``seed`` (and the generator's other arguments) for
+    convert the images; ``size=(height, width)`` to resize CamVid; ``white``: the stored
+    value that means full brightness, when the dataset's default (the file type's largest
+    value; 255 for DSB 2018's TIFFs) is wrong for your copy (4095 for a 12-bit camera);
+    ``n``, ``size``, ``seed`` (and the generator's other arguments) for
     a synthetic dataset, used only when the synthetic stand-in is what gets loaded.
 
     Layouts read from disk (``<root>/<name>/`` or one folder below it):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..viz import palette as make_palette
+from ..colours import palette as make_palette
 from .base import ArrayDataset
 
 SHAPE_CLASSES = ("background", "disc", "square", "triangle")

@@ -69,8 +69,7 @@ def check_fewest_multiply_adds(answer, width: int, size: int = 512) -> Passed:
     built in torch at ``width`` (one input channel, two classes) and its
     convolutions counted on one ``size``×``size`` slice.
     """
-    from ..models import build
-    from ..viz.comparison import count_multiply_adds
+    from ..models import build, count_multiply_adds
 
     check_answered("fewest multiply-adds", answer)
     if answer not in COMPARED:

@@ -3,10 +3,12 @@
 ``build(name, framework, ...)`` makes any of them; ``count_params`` counts
 trainable parameters the same way in both frameworks; ``transfer_weights``
 copies weights from a model in one framework to its twin in the other;
-``summary`` prints the same layer table for both.
+``summary`` prints the same layer table for both; ``count_multiply_adds``
+counts a torch model's convolution arithmetic (chapter 6).
 """
 
+from .cost import count_multiply_adds
 from .registry import Summary, build, count_params, names, summary
 from .transfer import transfer_weights
 
-__all__ = ["Summary", "build", "count_params", "names", "summary", "transfer_weights"]
+__all__ = ["Summary", "build", "count_multiply_adds", "count_params", "names", "summary", "transfer_weights"]

@@ -1,277 +1,24 @@
-"""Chapter 6 (Comparing the architectures): read the comparison's results, show its pictures, table and figure.
+"""Chapter 6 (Comparing the architectures): the comparison's pictures, table and figures.
 
-The numbers come from ``python -m benchmarks.compare_architectures``, which
-trains every model alike and writes ``benchmarks/results/compare-<machine>-<profile>.json``
-with an ``.npz`` of predictions beside it.  :func:`load_comparison` finds that
-file in the course's checkout (or the current folder's ``benchmarks/results``);
-on Colab, where coursekit is installed without the repository, it downloads the
-committed file from the repository.  The chapter never types a measured number.
+The numbers come from ``python -m benchmarks.compare_architectures``; the
+chapter reads them with :func:`coursekit.results.load_comparison` (also
+importable from here, as ``viz.load_comparison``, where the chapter calls it)
+and never types a measured number.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+# The chapter calls these as viz.<name>; they live where they belong and are re-exported here.
+from ..models.cost import count_multiply_adds
+from ..results import Comparison, ComparisonFileError, load_comparison, model_label, read_comparison
+
 __all__ = ["Comparison", "ComparisonFileError", "comparison_table", "count_multiply_adds", "load_comparison",
            "model_label", "plot_quality_cost", "plot_training_losses", "read_comparison", "show_comparison"]
-
-# The one place that names the repository (as _config.yml does); the raw-file and listing URLs derive from it.
-REPOSITORY = "https://github.com/semseg-course/semseg-course"
-BRANCH = "main"
-RESULTS = "benchmarks/results"
-SCHEMA = 1
-
-_TOP_KEYS = ("schema", "date", "machine", "versions", "profile", "settings", "command", "load_average",
-             "baselines", "rows")
-_ROW_KEYS = ("model", "framework", "status", "params", "seconds_per_epoch", "inference_seconds_per_image",
-             "peak_memory_mb", "peak_memory_kind", "membrane_dice", "miou", "boundary_f1")
-_BASELINE_KEYS = ("name", "membrane_dice", "miou", "boundary_f1")
-_SETTING_KEYS = ("image_size", "train_images", "width", "epochs", "batch_size", "lr", "loss", "seed", "classes",
-                 "palette", "data_source", "held_out_slices")
-_NAMES = {"fcn8s": "FCN-8s", "segnet": "SegNet", "unet": "U-Net", "unet_bn": "U-Net (BN)",
-          "resnet34_unet": "ResNet34-U-Net", "mobilenet_unet": "MobileNet-U-Net", "vgg_segnet": "VGG-SegNet",
-          "fcn16s": "FCN-16s", "fcn32s": "FCN-32s"}
-
-
-class ComparisonFileError(ValueError):
-    """A results file that is missing, unreadable, or lacks what the chapter reads; the message names it."""
-
-
-def model_label(model: str) -> str:
-    """The name the chapter uses for a model (``unet_bn`` -> ``U-Net (BN)``)."""
-    return _NAMES.get(model, model)
-
-
-@dataclass
-class Comparison:
-    """One results file of the comparison and its predictions.
-
-    ``profile`` is the profile the file was measured in; ``requested`` the one
-    asked for (they differ when the full profile has no file yet and the
-    quick one stands in: ``fell_back``).
-    """
-
-    path: Path
-    results: dict
-    predictions: dict = field(repr=False)
-    requested: str | None = None
-
-    @property
-    def profile(self) -> str:
-        return self.results["profile"]
-
-    @property
-    def fell_back(self) -> bool:
-        return self.requested is not None and self.requested != self.profile
-
-    @property
-    def settings(self) -> dict:
-        return self.results["settings"]
-
-    @property
-    def baselines(self) -> dict:
-        return {b["name"]: b for b in self.results["baselines"]}
-
-    def rows(self, framework: str | None = None) -> list[dict]:
-        """The rows that trained (``status`` ok), of one framework or of all."""
-        return [r for r in self.results["rows"]
-                if r["status"] == "ok" and (framework is None or r["framework"] == framework)]
-
-    def failed(self) -> list[dict]:
-        return [r for r in self.results["rows"] if r["status"] != "ok"]
-
-    @property
-    def models(self) -> list[str]:
-        return list(dict.fromkeys(r["model"] for r in self.rows()))
-
-    @property
-    def frameworks(self) -> list[str]:
-        return list(dict.fromkeys(r["framework"] for r in self.rows()))
-
-    def row(self, model: str, framework: str) -> dict:
-        for r in self.rows(framework):
-            if r["model"] == model:
-                return r
-        raise KeyError(f"{self.path.name} has no trained row for {model!r} in {framework!r}; "
-                       f"it has {[(r['model'], r['framework']) for r in self.rows()]}")
-
-    def describe(self) -> str:
-        """Where, when and how the numbers were measured, in one paragraph."""
-        m, v, s = self.results["machine"], self.results["versions"], self.settings
-        gpu = m.get("gpu")
-        hardware = f"GPU {gpu['name']}" if gpu else f"CPU {m['cpu']}, {m['cores']} cores, no GPU"
-        load = self.results["load_average"]
-        loads = " and ".join(f"{when} {values[0]:.1f}" for when, values in load.items() if values)
-        loads = loads or "start: not recorded"
-        lines = [f"{self.path.name}: profile {self.profile}, measured {self.results['date'][:16].replace('T', ' ')}"
-                 f" UTC on {hardware}",
-                 f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}; "
-                 f"threads per process: {self.results.get('threads')}; load average (1 min) at {loads}",
-                 f"data: ISBI 2012 ({s['data_source']}), held-out slices {s['held_out_slices'][0]}.."
-                 f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch, "
-                 f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s.get('schedule')}), "
-                 f"loss {s['loss']}, width {s['width']}, seed {s['seed']}"]
-        if self.fell_back:
-            lines.insert(0, f"no {self.requested}-profile results yet: showing the {self.profile} profile's")
-        return "\n".join(lines)
-
-
-def _fail(path, what: str):
-    raise ComparisonFileError(f"{path}: {what}")
-
-
-def _validate(path: Path, results) -> None:
-    if not isinstance(results, dict):
-        _fail(path, f"expected a JSON object, found {type(results).__name__}")
-    missing = [k for k in _TOP_KEYS if k not in results]
-    if missing:
-        _fail(path, f"missing the key(s) {', '.join(missing)}; is this a file written by "
-                    "python -m benchmarks.compare_architectures?")
-    if results["schema"] != SCHEMA:
-        _fail(path, f"schema {results['schema']!r}, but this coursekit reads schema {SCHEMA}")
-    missing = [k for k in _SETTING_KEYS if k not in results["settings"]]
-    if missing:
-        _fail(path, f"settings lack {', '.join(missing)}")
-    if not isinstance(results["rows"], list) or not results["rows"]:
-        _fail(path, "no rows: no model was measured")
-    for number, row in enumerate(results["rows"], 1):
-        needed = _ROW_KEYS if row.get("status") == "ok" else ("model", "framework", "status")
-        missing = [k for k in needed if k not in row or (row.get("status") == "ok" and row[k] is None
-                                                          and k != "peak_memory_mb")]
-        if missing:
-            _fail(path, f"row {number} ({row.get('model')}, {row.get('framework')}) lacks {', '.join(missing)}")
-    if not any(row["status"] == "ok" for row in results["rows"]):
-        _fail(path, "no row trained successfully; statuses: " + "; ".join(r["status"] for r in results["rows"]))
-    for number, baseline in enumerate(results["baselines"], 1):
-        missing = [k for k in _BASELINE_KEYS if k not in baseline]
-        if missing:
-            _fail(path, f"baseline {number} lacks {', '.join(missing)}")
-
-
-def _read_predictions(path: Path, results: dict) -> dict:
-    if not path.exists():
-        _fail(path, "the predictions file beside the results is missing (the .npz with the same stem)")
-    try:
-        with np.load(path) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as err:
-        _fail(path, f"not a readable .npz: {err}")
-    missing = [k for k in ("images", "truth") if k not in arrays]
-    missing += [f"{r['model']}__{r['framework']}" for r in results["rows"] if r["status"] == "ok"
-                and f"{r['model']}__{r['framework']}" not in arrays]
-    if missing:
-        _fail(path, f"missing the array(s) {', '.join(missing)}")
-    shapes = {k: v.shape for k, v in arrays.items() if k not in ("slices", "window")}
-    if len(set(shapes.values())) != 1:
-        _fail(path, f"the images, truth and predictions differ in shape: {shapes}")
-    return arrays
-
-
-def read_comparison(path, requested: str | None = None) -> Comparison:
-    """Read and check one results file and the ``.npz`` beside it; a clear error names what is wrong."""
-    path = Path(path)
-    if not path.exists():
-        _fail(path, "no such file")
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        _fail(path, f"not valid JSON: {err}")
-    _validate(path, results)
-    return Comparison(path, results, _read_predictions(path.with_suffix(".npz"), results), requested)
-
-
-def search_folders() -> list[Path]:
-    """Where results files are looked for: the checkout coursekit is imported from, then ``./benchmarks/results``."""
-    import coursekit
-
-    folders = [Path(coursekit.__file__).resolve().parents[2] / RESULTS, Path.cwd() / RESULTS]
-    return list(dict.fromkeys(folders))
-
-
-def _date(path: Path) -> str:
-    try:
-        return str(json.loads(path.read_text()).get("date", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
-def _find_local(profile: str) -> Path | None:
-    found = [p for folder in search_folders() for p in sorted(folder.glob(f"compare-*-{profile}.json"))]
-    return max(found, key=_date) if found else None  # the newest measurement
-
-
-def raw_url(name: str) -> str:
-    """The committed file ``benchmarks/results/<name>`` as GitHub serves it raw."""
-    return f"{REPOSITORY.replace('https://github.com/', 'https://raw.githubusercontent.com/')}/{BRANCH}/{RESULTS}/{name}"
-
-
-def listing_url() -> str:
-    """GitHub's API listing of the committed ``benchmarks/results`` folder."""
-    return f"{REPOSITORY.replace('https://github.com/', 'https://api.github.com/repos/')}/contents/{RESULTS}?ref={BRANCH}"
-
-
-def _fetch(url: str) -> bytes:
-    import urllib.request
-
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (a fixed https URL)
-        return response.read()
-
-
-def cache_folder() -> Path:
-    return Path.home() / ".coursekit" / "results"
-
-
-def _download(profile: str) -> Path | None:
-    """The newest committed ``compare-*-<profile>.json`` and its ``.npz``, into :func:`cache_folder`."""
-    listing = json.loads(_fetch(listing_url()))
-    names = sorted(item["name"] for item in listing
-                   if item.get("name", "").startswith("compare-") and item["name"].endswith(f"-{profile}.json"))
-    if not names:
-        return None
-    folder = cache_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for name in names:
-        for file in (name, name.removesuffix(".json") + ".npz"):
-            (folder / file).write_bytes(_fetch(raw_url(file)))
-        saved.append(folder / name)
-    return max(saved, key=_date)
-
-
-def load_comparison(profile: str | None = None, *, download: bool | None = None) -> Comparison:
-    """The comparison's results for ``profile`` (default ``quick``), or the quick profile's where there are none.
-
-    Looks in the course checkout and ``./benchmarks/results``; then, when
-    ``download`` is true (default: only on Colab), in the repository on GitHub.
-    ``.fell_back`` says whether the quick profile stood in for the one asked for.
-    """
-    profile = profile or "quick"
-    if download is None:
-        download = "google.colab" in sys.modules
-    tried = [str(folder) for folder in search_folders()]
-    for candidate in dict.fromkeys((profile, "quick")):
-        path = _find_local(candidate)
-        if path is None and download:
-            tried.append(listing_url())
-            try:
-                path = _download(candidate)
-            except (OSError, ValueError) as err:  # no network, or GitHub refused: say so below
-                tried[-1] += f" ({err})"
-        if path is not None:
-            return read_comparison(path, requested=profile)
-    raise FileNotFoundError(f"no comparison results (compare-*-{profile}.json or compare-*-quick.json) in "
-                            + "; ".join(tried) + ". Run python -m benchmarks.compare_architectures in the course "
-                            "repository to make them.")
-
-
-# --- Pictures, table, figure ------------------------------------------------------------------------
 
 
 def show_comparison(comparison: Comparison, framework: str | None = None, models=None):
@@ -299,7 +46,7 @@ def show_comparison(comparison: Comparison, framework: str | None = None, models
         panels = [(grey.repeat(3, -1), "image"), (blend(grey, mask, palette), "truth")]
         for model in models:
             row = comparison.row(model, framework)
-            panels.append((error_image(grey, mask, comparison.predictions[f"{model}__{framework}"][c], hard),
+            panels.append((error_image(grey, mask, comparison.prediction(model, framework)[c], hard),
                            f"{model_label(model)}\n{classes[hard]} Dice {row['membrane_dice']:.2f}"))
         for r, (panel, label) in enumerate(panels):
             ax = axes[r, c]
@@ -432,39 +179,6 @@ def plot_quality_cost(comparison: Comparison, framework: str | None = None, qual
     fig.suptitle(f"Quality against cost ({comparison.profile} profile): up and to the left is better", fontsize=12)
     fig.tight_layout()
     return fig
-
-
-def count_multiply_adds(model, input_shape) -> int:
-    """Multiply-adds of every convolution of a torch ``model`` on one input of ``input_shape`` (``C×H×W``).
-
-    A convolution costs one multiply-add per output value per input value it
-    reads: ``outputs × in_channels / groups × kernel area``; a transposed
-    convolution the same per *input* value.  Batch norm, activations and pooling
-    are left out: they are cheap in arithmetic, though not always in time.
-    """
-    import torch
-
-    total = 0
-
-    def convolution(module, inputs, output):
-        nonlocal total
-        per_value = module.in_channels // module.groups * int(np.prod(module.kernel_size))
-        total += output.numel() * per_value
-
-    def transposed(module, inputs, output):
-        nonlocal total
-        total += inputs[0].numel() * module.out_channels // module.groups * int(np.prod(module.kernel_size))
-
-    hooks = []
-    for module in model.modules():
-        if isinstance(module, torch.nn.ConvTranspose2d):
-            hooks.append(module.register_forward_hook(transposed))
-        elif isinstance(module, torch.nn.Conv2d):
-            hooks.append(module.register_forward_hook(convolution))
-    from ..models.registry import probe_forward
-
-    probe_forward(model, hooks, *input_shape)  # removes the hooks
-    return int(total)
 
 
 def plot_training_losses(comparison: Comparison, highlight=None):

@@ -9,43 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..colours import palette  # re-exported: chapters call viz.palette
+
 __all__ = ["add_legend", "blend", "colorize_mask", "legend_handles",
            "overlay_mask", "palette", "plot_confusion_matrix", "plot_history", "plot_seed_spread", "show_grid",
            "show_seed_spread"]
 
-# Class 0 (usually background) is black; then a qualitative palette whose
-# neighbouring colours are easy to tell apart.
-_QUALITATIVE = ["#e6194b", "#3cb44b", "#4363d8", "#ffe119", "#f58231", "#911eb4",
-                "#46f0f0", "#f032e6", "#bcf60c", "#008080", "#9a6324", "#800000"]
-
-
 # Where a prediction of one class is right and wrong: found (green), missed (blue), falsely claimed (red).
 ERROR_COLOURS = {"found": (0.18, 0.8, 0.44), "missed": (0.2, 0.5, 1.0), "false alarm": (1.0, 0.25, 0.2)}
-
-
-def _voc_colour(index: int) -> tuple[int, int, int]:
-    """The PASCAL VOC colour map: the bits of the index spread over R, G and B."""
-    r = g = b = 0
-    for shift in range(7, -1, -1):
-        r |= ((index >> 0) & 1) << shift
-        g |= ((index >> 1) & 1) << shift
-        b |= ((index >> 2) & 1) << shift
-        index >>= 3
-    return r, g, b
-
-
-def palette(num_classes: int, kind: str = "qualitative") -> np.ndarray:
-    """``num_classes×3`` uint8 colours, class 0 black.
-
-    ``kind="voc"`` gives the PASCAL VOC colour map, which VOC's own label PNGs use.
-    """
-    if kind == "voc":
-        return np.array([_voc_colour(i) for i in range(num_classes)], np.uint8)
-    if kind != "qualitative":
-        raise ValueError(f"unknown palette kind {kind!r}; use 'qualitative' or 'voc'")
-    colours = [(0, 0, 0)] + [tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for h in _QUALITATIVE]
-    colours += [_voc_colour(i) for i in range(len(colours), num_classes)]
-    return np.array(colours[:num_classes], np.uint8)
 
 
 def colorize_mask(mask: np.ndarray, colours: np.ndarray) -> np.ndarray:
