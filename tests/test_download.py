@@ -1,16 +1,20 @@
-"""coursekit.data.download: checked downloads, with file:// URLs and a replaced fetcher (never the network)."""
+"""coursekit.data.download: checked downloads from a local HTTP mirror (never the network)."""
 
 import hashlib
 import importlib
 import io
 import re
 import tarfile
-import urllib.error
+import threading
+import time
 import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 
 from coursekit.data import (
@@ -25,37 +29,88 @@ fetching = importlib.import_module("coursekit.data.download")  # the module, not
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+class _MirrorHandler(SimpleHTTPRequestHandler):
+    """Serves the mirror folder; ``/drop`` breaks off mid-file, and paths in ``server.failing`` answer 503 once."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/drop":
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"0123")
+            self.close_connection = True
+        elif self.server.failing.pop(self.path, False):
+            self.send_error(503, "Service Unavailable")
+        else:
+            super().do_GET()
+
+
+class Mirror:
+    def __init__(self, folder: Path, server):
+        self.folder, self.server = folder, server
+        self.base = f"http://127.0.0.1:{server.server_port}"
+
+    def publish(self, name: str, data: bytes) -> str:
+        """Put bytes on the mirror and return their URL."""
+        (self.folder / name).write_bytes(data)
+        return f"{self.base}/{name}"
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    for variable in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_MirrorHandler, directory=str(folder)))
+    server.failing = {}
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield Mirror(folder, server)
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
-    """Any test that reaches for a real URL fails loudly instead of touching the network."""
-    real_open = fetching._open_url
+    """Any test that reaches for a URL other than the local mirror fails loudly instead of touching the network."""
+    real = fetching._downloader
 
-    def guarded(url, timeout):
-        if not url.startswith("file://"):
-            raise AssertionError(f"a test tried to fetch {url}")
-        return real_open(url, timeout)
+    def guarded(timeout, progress):
+        fetch = real(timeout, progress)
 
-    monkeypatch.setattr(fetching, "_open_url", guarded)
+        def only_local(url, output_file, store, check_only=False):
+            if not url.startswith("http://127.0.0.1:"):
+                raise AssertionError(f"a test tried to fetch {url}")
+            return fetch(url, output_file, store, check_only)
+
+        return only_local
+
+    monkeypatch.setattr(fetching, "_downloader", guarded)
+
+
+def refuse_downloads(monkeypatch, error: Exception) -> None:
+    def failing(url, output_file, store, check_only=False):
+        raise error
+
+    monkeypatch.setattr(fetching, "_downloader", lambda timeout, progress: failing)
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def publish(tmp_path: Path, name: str, data: bytes) -> str:
-    """Put bytes on a local 'mirror' and return their file:// URL."""
-    path = tmp_path / "mirror" / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path.as_uri()
-
-
 def register(monkeypatch, name: str, *files: fetching.RemoteFile) -> None:
     monkeypatch.setitem(fetching.REGISTRY, name, fetching.Mirror(files, "a test mirror", "none", "1 kB", True))
 
 
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part") or p.name.startswith(".unpack"))
+def listing(folder: Path) -> list[str]:
+    """Every file and folder under ``folder``: half-written files or staging folders would show here."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
 
 
 def png_bytes(array) -> bytes:
@@ -64,59 +119,85 @@ def png_bytes(array) -> bytes:
     return buffer.getvalue()
 
 
-def test_download_checks_and_places_the_file(tmp_path, monkeypatch):
+def zip_bytes(entries: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, text in entries.items():
+            bundle.writestr(name, text)
+    return buffer.getvalue()
+
+
+def tar_bytes(entries: dict, link: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as bundle:
+        for name, text in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            bundle.addfile(info, io.BytesIO(text.encode()))
+        if link:
+            info = tarfile.TarInfo(link)
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            bundle.addfile(info)
+    return buffer.getvalue()
+
+
+def test_download_checks_and_places_the_file(tmp_path, monkeypatch, mirror):
     data = b"hello, cells"
-    register(monkeypatch, "toy", fetching.RemoteFile(publish(tmp_path, "a.bin", data), "sub/a.bin", sha256(data)))
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish("a.bin", data), "sub/a.bin", sha256(data)))
     folder = download("toy", tmp_path / "data", progress=False)
     assert folder == tmp_path / "data" / "toy"
     assert (folder / "sub" / "a.bin").read_bytes() == data
-    assert (folder / fetching.MARKER).is_file() and leftovers(folder) == []
+    assert listing(folder) == [fetching.MARKER, "sub", "sub/a.bin"]
 
 
-def test_checksum_mismatch_is_an_error_and_leaves_nothing(tmp_path, monkeypatch):
-    url = publish(tmp_path, "a.bin", b"tampered")
+def test_checksum_mismatch_is_an_error_and_leaves_nothing(tmp_path, monkeypatch, mirror):
+    url = mirror.publish("a.bin", b"tampered")
     register(monkeypatch, "toy", fetching.RemoteFile(url, "a.bin", sha256(b"original")))
-    with pytest.raises(ChecksumError, match=r"a\.bin: the downloaded file's SHA256 is .* not "):
-        download("toy", tmp_path / "data", progress=False)
-    folder = tmp_path / "data" / "toy"
-    assert not (folder / "a.bin").exists() and leftovers(folder) == []
+    with pytest.raises(ChecksumError, match=re.escape(url)) as error:
+        download("toy", tmp_path / "data", progress=False, retries=0)
+    message = str(error.value)
+    assert "SHA256" in message and sha256(b"original") in message and sha256(b"tampered") in message
+    assert listing(tmp_path / "data" / "toy") == []
 
 
-def test_md5_is_checked_where_no_sha256_is_known(tmp_path, monkeypatch):
-    url = publish(tmp_path, "a.bin", b"tampered")
+def test_md5_is_checked_where_no_sha256_is_known(tmp_path, monkeypatch, mirror):
+    url = mirror.publish("a.bin", b"tampered")
     register(monkeypatch, "toy", fetching.RemoteFile(url, "a.bin", md5=hashlib.md5(b"original").hexdigest()))
     with pytest.raises(ChecksumError, match="MD5"):
-        download("toy", tmp_path / "data", progress=False)
+        download("toy", tmp_path / "data", progress=False, retries=0)
+    assert listing(tmp_path / "data" / "toy") == []
 
 
-def test_broken_connection_removes_the_partial_file(tmp_path, monkeypatch):
-    class Dropping(io.BytesIO):
-        def read(self, size=-1):
-            if self.tell() > 0:
-                raise ConnectionResetError("connection reset by peer")
-            return super().read(4)
-
-    monkeypatch.setattr(fetching, "_open_url", lambda url, timeout: Dropping(b"0123456789"))
-    register(monkeypatch, "toy", fetching.RemoteFile("https://example.org/a.bin", "a.bin", sha256(b"0123456789")))
-    with pytest.raises(DownloadError, match="connection reset"):
-        download("toy", tmp_path / "data", progress=False)
-    assert list((tmp_path / "data" / "toy").iterdir()) == []
+def test_broken_connection_removes_the_partial_file(tmp_path, monkeypatch, mirror):
+    register(monkeypatch, "toy", fetching.RemoteFile(f"{mirror.base}/drop", "a.bin", sha256(b"0123456789")))
+    with pytest.raises(DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/drop .*put it at .*a\.bin"):
+        download("toy", tmp_path / "data", progress=False, retries=0)
+    assert listing(tmp_path / "data" / "toy") == []
 
 
 def test_no_network_says_what_to_do(tmp_path, monkeypatch):
-    def offline(url, timeout):
-        raise urllib.error.URLError(OSError("Network is unreachable"))
-
-    monkeypatch.setattr(fetching, "_open_url", offline)
+    refuse_downloads(monkeypatch, requests.ConnectionError("Network is unreachable"))
     with pytest.raises(DownloadError, match=r"Are you offline\?.*put it at .*train/image/0\.png.*shipped"):
-        download("isbi2012", tmp_path, progress=False)
-    assert not (tmp_path / "isbi2012" / "train" / "image" / "0.png").exists()
+        download("isbi2012", tmp_path, progress=False, retries=0)
+    assert listing(tmp_path / "isbi2012") == []
 
 
-def test_missing_mirror_file_is_reported(tmp_path, monkeypatch):
-    register(monkeypatch, "toy", fetching.RemoteFile((tmp_path / "gone.bin").as_uri(), "a.bin", "0" * 64))
-    with pytest.raises(DownloadError, match=r"gone\.bin"):
-        download("toy", tmp_path / "data", progress=False)
+def test_missing_mirror_file_is_reported(tmp_path, monkeypatch, mirror):
+    register(monkeypatch, "toy", fetching.RemoteFile(f"{mirror.base}/gone.bin", "a.bin", "0" * 64))
+    with pytest.raises(DownloadError, match=r"/gone\.bin answered HTTP 404"):
+        download("toy", tmp_path / "data", progress=False, retries=0)
+
+
+def test_a_failed_try_is_retried(tmp_path, monkeypatch, mirror):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # pooch waits between tries
+    data = b"second time lucky"
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish("a.bin", data), "a.bin", sha256(data)))
+    mirror.server.failing["/a.bin"] = True
+    with pytest.raises(DownloadError, match="HTTP 503"):
+        download("toy", tmp_path / "data", progress=False, retries=0)
+    mirror.server.failing["/a.bin"] = True
+    folder = download("toy", tmp_path / "data", progress=False, retries=1)
+    assert (folder / "a.bin").read_bytes() == data
 
 
 @pytest.mark.parametrize("name, hint", [("drive", "grand-challenge"), ("lung", "kaggle datasets download"),
@@ -128,64 +209,87 @@ def test_datasets_behind_a_login_raise_instructions(tmp_path, name, hint):
     assert str(tmp_path) in str(error.value)  # says where to put the files
 
 
-def test_unknown_and_unverified_downloads_are_refused(tmp_path, monkeypatch):
+def test_unknown_and_unverified_downloads_are_refused(tmp_path, monkeypatch, mirror):
     with pytest.raises(DownloadError, match="no download is known for 'mnist'"):
         download("mnist", tmp_path)
     with pytest.raises(DownloadError, match="allow_unverified=True"):
         download("dsb2018", tmp_path)
     data = b"no checksum published"
-    register(monkeypatch, "toy", fetching.RemoteFile(publish(tmp_path, "a.bin", data), "a.bin"))
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish("a.bin", data), "a.bin"))
     folder = download("toy", tmp_path / "data", allow_unverified=True, progress=False)
     assert sha256(data) in (folder / fetching.MARKER).read_text()  # the observed hash is recorded
+    (folder / "a.bin").write_bytes(b"damaged since")
+    mirror.publish("a.bin", b"changed on the mirror")
+    with pytest.raises(ChecksumError, match=sha256(data)):  # the later copy is compared with the first one
+        download("toy", tmp_path / "data", allow_unverified=True, progress=False, retries=0)
 
 
-def test_files_already_there_are_not_fetched_again(tmp_path, monkeypatch):
+def test_files_already_there_are_not_fetched_again(tmp_path, monkeypatch, mirror):
     data = b"cached"
-    register(monkeypatch, "toy", fetching.RemoteFile(publish(tmp_path, "a.bin", data), "a.bin", sha256(data)))
-    download("toy", tmp_path / "data", progress=False)
-    monkeypatch.setattr(fetching, "_open_url", lambda url, timeout: pytest.fail("fetched twice"))
-    download("toy", tmp_path / "data", progress=False)
-
-
-def test_archives_are_unpacked(tmp_path, monkeypatch):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as bundle:
-        bundle.writestr("inner/readme.txt", "inside")
-    data = buffer.getvalue()
-    register(monkeypatch, "toy", fetching.RemoteFile(publish(tmp_path, "a.zip", data), "a.zip", sha256(data),
-                                                     archive=True))
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish("a.bin", data), "a.bin", sha256(data)))
     folder = download("toy", tmp_path / "data", progress=False)
-    assert (folder / "inner" / "readme.txt").read_text() == "inside"
-    assert not (folder / "a.zip").exists() and leftovers(folder) == []
+    marker = (folder / fetching.MARKER).stat().st_mtime_ns
+    refuse_downloads(monkeypatch, AssertionError("fetched twice"))
+    download("toy", tmp_path / "data", progress=False)
+    assert (folder / fetching.MARKER).stat().st_mtime_ns == marker
+
+
+def test_a_damaged_file_is_fetched_again(tmp_path, monkeypatch, mirror):
+    data = b"intact"
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish("a.bin", data), "a.bin", sha256(data)))
+    folder = download("toy", tmp_path / "data", progress=False)
+    (folder / "a.bin").write_bytes(b"intac")
+    download("toy", tmp_path / "data", progress=False)
+    assert (folder / "a.bin").read_bytes() == data
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar"])
-def test_archive_entries_that_escape_are_refused(tmp_path, monkeypatch, kind):
-    buffer = io.BytesIO()
-    if kind == "zip":
-        with zipfile.ZipFile(buffer, "w") as bundle:
-            bundle.writestr("../escaped.txt", "evil")
+def test_archives_are_unpacked_once(tmp_path, monkeypatch, mirror, kind):
+    pack = zip_bytes if kind == "zip" else tar_bytes
+    data = pack({"inner/readme.txt": "inside"})
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish(f"a.{kind}", data), f"a.{kind}", sha256(data),
+                                                     archive=True))
+    folder = download("toy", tmp_path / "data", progress=True)  # with pooch's byte count for the archive
+    assert (folder / "inner" / "readme.txt").read_text() == "inside"
+    assert listing(folder) == [fetching.MARKER, "inner", "inner/readme.txt"]  # the archive is deleted
+    refuse_downloads(monkeypatch, AssertionError("fetched twice"))
+    download("toy", tmp_path / "data", progress=False)
+
+
+@pytest.mark.parametrize("kind", ["zip-dotdot", "tar-dotdot", "tar-absolute", "tar-link"])
+def test_archive_entries_that_escape_are_refused(tmp_path, monkeypatch, mirror, kind):
+    outside = tmp_path / "outside.txt"  # where a hostile entry would land; inside tmp_path even if the check fails
+    escaping = str(outside) if kind == "tar-absolute" else "../../../outside.txt"  # from data/toy/.unpack-*/
+    if kind == "zip-dotdot":
+        data = zip_bytes({"ok.txt": "fine", escaping: "evil"})
+    elif kind == "tar-link":
+        data = tar_bytes({"ok.txt": "fine"}, link="outside.txt")
     else:
-        with tarfile.open(fileobj=buffer, mode="w") as bundle:
-            info = tarfile.TarInfo("../escaped.txt")
-            info.size = 4
-            bundle.addfile(info, io.BytesIO(b"evil"))
-    data = buffer.getvalue()
-    register(monkeypatch, "toy", fetching.RemoteFile(publish(tmp_path, f"a.{kind}", data), f"a.{kind}",
-                                                     sha256(data), archive=True))
-    with pytest.raises(DownloadError, match="escaped.txt"):
+        data = tar_bytes({"ok.txt": "fine", escaping: "evil"})
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish("a.bundle", data), "a.bundle", sha256(data),
+                                                     archive=True))
+    with pytest.raises(DownloadError, match="link or a device" if kind == "tar-link" else "outside.txt"):
         download("toy", tmp_path / "data", progress=False)
-    assert not (tmp_path / "data" / "escaped.txt").exists()
-    assert leftovers(tmp_path / "data") == [] and not (tmp_path / "data" / "toy" / f"a.{kind}").exists()
+    assert not outside.exists()
+    assert listing(tmp_path / "data") == ["toy"] and listing(tmp_path / "data" / "toy") == []
 
 
-def test_load_dataset_downloads_when_asked(tmp_path, monkeypatch):
+def test_a_file_that_is_no_archive_is_refused(tmp_path, monkeypatch, mirror):
+    data = b"not an archive"
+    register(monkeypatch, "toy", fetching.RemoteFile(mirror.publish("a.zip", data), "a.zip", sha256(data),
+                                                     archive=True))
+    with pytest.raises(DownloadError, match=r"a\.zip: not a zip or tar archive"):
+        download("toy", tmp_path / "data", progress=False)
+    assert listing(tmp_path / "data" / "toy") == []
+
+
+def test_load_dataset_downloads_when_asked(tmp_path, monkeypatch, mirror):
     files = []
     for key in range(2):
         image, label = png_bytes(np.full((8, 8), 50 + key)), png_bytes(np.full((8, 8), 255))
-        files += [fetching.RemoteFile(publish(tmp_path, f"image{key}.png", image), f"train/image/{key}.png",
+        files += [fetching.RemoteFile(mirror.publish(f"image{key}.png", image), f"train/image/{key}.png",
                                       sha256(image)),
-                  fetching.RemoteFile(publish(tmp_path, f"label{key}.png", label), f"train/label/{key}.png",
+                  fetching.RemoteFile(mirror.publish(f"label{key}.png", label), f"train/label/{key}.png",
                                       sha256(label))]
     register(monkeypatch, "isbi2012", *files)
     data = load_dataset("isbi2012", root=tmp_path / "data", download=True)

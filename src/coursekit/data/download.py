@@ -1,13 +1,14 @@
 """Downloading the course's datasets from login-free public mirrors, checked by SHA-256.
 
 Taught in chapter 5 (Medical image datasets).  ``download(name, root)`` fetches the files
-of one dataset into ``<root>/<name>/`` in the layout that ``load_dataset`` reads.  Every
-file goes to a temporary file beside its destination first and is renamed into place only
-after its checksum matched, so an interrupted or corrupted download never looks like data;
-a mismatch is an error and the partial file is deleted.  Archives are unpacked into a
-staging folder, checked for paths that would escape the dataset folder, and moved into
-place at the end.  A ``.coursekit-download.json`` file records what came from where, and
-``load_dataset`` reports such data with ``source="download"``.
+of one dataset into ``<root>/<name>/`` in the layout that ``load_dataset`` reads.  The
+fetching is pooch's (the library SciPy and scikit-image fetch their data with): it streams
+each file to a temporary file beside its destination and renames it into place only after
+its digest matched, retries, and shows progress.  What is the course's own stays here:
+which files make a dataset and their digests, what to say for the datasets behind a
+registration, and a check of archive entries before they are unpacked into a staging
+folder that is moved into place at the end.  A ``.coursekit-download.json`` file records
+what came from where, and ``load_dataset`` reports such data with ``source="download"``.
 
 Datasets that need a registration or a login (DRIVE, Kaggle's) are not downloaded: asking
 for them raises :class:`RegistrationRequired` with instructions to fetch them by hand.
@@ -22,17 +23,18 @@ are marked ``verified=False`` below.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+import pooch
+from tqdm.auto import tqdm
 
 DATA_ENV = "COURSEKIT_DATA"
 MARKER = ".coursekit-download.json"
@@ -220,20 +222,19 @@ REGISTRY: dict[str, Mirror | ByHand] = {
 
 
 def download(name: str, root=None, *, allow_unverified: bool = False, timeout: float = 60,
-             progress: bool = True) -> Path:
+             progress: bool = True, retries: int = 2) -> Path:
     """Fetch dataset ``name`` into ``<root>/<name>/`` and return that folder.
 
     Files already there with the right checksum are kept.  Raises :class:`RegistrationRequired`
     (with instructions) for datasets behind a login, :class:`ChecksumError` when a file is not the
-    one expected, and :class:`DownloadError` when the mirror cannot be reached.  A file without a
-    published checksum is fetched only with ``allow_unverified=True``; its SHA-256 is then
-    recorded in ``.coursekit-download.json`` so that a later copy can be compared with it.
+    one expected, and :class:`DownloadError` when the mirror cannot be reached (after ``retries``
+    more tries).  A file without a published checksum is fetched only with ``allow_unverified=True``;
+    its SHA-256 is then recorded in ``.coursekit-download.json`` so that a later copy is compared with it.
     """
     key = name.lower()
     entry = REGISTRY.get(key)
     if entry is None:
         raise DownloadError(f"no download is known for {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    target = data_root(root) / key
     if isinstance(entry, ByHand):
         where = entry.layout.replace("<root>", str(data_root(root)))
         raise RegistrationRequired(f"{key}: {entry.instructions}, so that the files are at {where}.")
@@ -242,118 +243,95 @@ def download(name: str, root=None, *, allow_unverified: bool = False, timeout: f
         raise DownloadError(f"{key}: coursekit has no checksum for {', '.join(unchecked)}, so it cannot tell a "
                             f"damaged or altered file from the real one; call download({key!r}, "
                             "allow_unverified=True) to fetch it anyway")
+    target = data_root(root) / key
     record = _read_marker(target)
-    for remote in entry.files:
-        if not _already_there(remote, target, record):
-            record[remote.path] = _fetch_one(remote, target, timeout, progress)
-            _write_marker(target, key, record)
+    store = pooch.create(path=target, base_url="", retry_if_failed=retries,
+                         registry={f.path: _known_hash(f, record) for f in entry.files},
+                         urls={f.path: f.url for f in entry.files})
+    with _quiet_pooch():
+        for remote in tqdm(entry.files, desc=key, unit="file", disable=not progress, leave=False):
+            if remote.archive and record.get(remote.path, {}).get("url") == remote.url:
+                continue  # unpacked before; the archive itself was deleted then
+            try:
+                fetched = _fetch(store, remote, timeout, progress)
+            except DownloadError:
+                _remove_empty_folders(target)  # load_dataset would take them for a broken copy of the data
+                raise
+            if fetched != record.get(remote.path):
+                record[remote.path] = fetched
+                _write_marker(target, key, record)
     return target
 
 
-def _already_there(remote: RemoteFile, target: Path, record: dict) -> bool:
-    if remote.archive:  # the archive itself is deleted once unpacked: trust the record
-        return remote.path in record and record[remote.path].get("url") == remote.url
-    dest = target / remote.path
-    return dest.is_file() and _digests(dest)["sha256"] == (remote.sha256 or record.get(remote.path, {}).get("sha256"))
+def _remove_empty_folders(target: Path) -> None:
+    for folder in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):  # the deepest first
+        with suppress(OSError):
+            folder.rmdir()
 
 
-def _fetch_one(remote: RemoteFile, target: Path, timeout: float, progress: bool) -> dict:
-    dest = target / remote.path
-    digests = _fetch(remote, dest, timeout, progress)
-    if remote.archive:
-        try:
-            _unpack(dest, target)
-        finally:
-            dest.unlink(missing_ok=True)
-    return {"url": remote.url, "sha256": digests["sha256"], "verified": bool(remote.sha256 or remote.md5)}
+def _known_hash(remote: RemoteFile, record: dict) -> str | None:
+    """The digest in pooch's ``algorithm:hex`` form; for an unverified file, what it was when first fetched."""
+    if remote.sha256:
+        return f"sha256:{remote.sha256}"
+    if remote.md5:
+        return f"md5:{remote.md5}"
+    return record.get(remote.path, {}).get("hash")
 
 
-def _open_url(url: str, timeout: float):
+def _downloader(timeout: float, progress: bool):
     """The one place that touches the network (tests replace it)."""
-    if not url.startswith(("https://", "http://", "file://")):
-        raise DownloadError(f"refusing to fetch {url!r}: only https, http and file URLs are allowed")
-    request = urllib.request.Request(url, headers={"User-Agent": "coursekit"})
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (scheme checked above)
+    return pooch.HTTPDownloader(progressbar=progress, timeout=timeout, chunk_size=_CHUNK,
+                                headers={"User-Agent": "coursekit"})
 
 
-def _fetch(remote: RemoteFile, dest: Path, timeout: float, progress: bool) -> dict:
-    """Download to a temporary file beside ``dest``, check it, and only then rename it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+def _fetch(store, remote: RemoteFile, timeout: float, progress: bool) -> dict:
+    """Let pooch fetch and check one file (and unpack it if it is an archive); return its record."""
+    dest = store.abspath / remote.path
+    # only archives are big enough for a byte count to help; the other files count in download's bar
+    downloader = _downloader(timeout, progress and remote.archive)
     try:
-        with os.fdopen(handle, "wb") as out:
-            digests = _copy_from_url(remote.url, out, timeout, progress, dest)
-        _check_digests(remote, digests, dest)
-        os.replace(partial, dest)
-        return digests
-    finally:
-        Path(partial).unlink(missing_ok=True)
-
-
-def _copy_from_url(url: str, out, timeout: float, progress: bool, dest: Path) -> dict:
-    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    try:
-        with _open_url(url, timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0) if hasattr(response, "headers") else 0
-            with _progress_bar(total, dest.name, progress) as bar:
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    sha256.update(chunk)
-                    md5.update(chunk)
-                    bar.update(len(chunk))
-    except urllib.error.HTTPError as error:
-        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}): the mirror may have moved; "
-                            f"fetch the file by hand and put it at {dest}") from error
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise DownloadError(f"could not download {url} ({reason}). Are you offline? Connect and try again, or "
-                            f"fetch the file on another machine and put it at {dest}; without either, "
+        store.fetch(remote.path, downloader=downloader)
+    except ValueError as error:  # with the registry built above, pooch raises it only for a digest mismatch
+        raise ChecksumError(f"{remote.url}: {error} Nothing was written to {dest}. Try again later, or fetch it "
+                            "by hand and check it") from error
+    except OSError as error:  # requests' errors are OSErrors too
+        response = getattr(error, "response", None)
+        if response is not None:
+            raise DownloadError(f"{remote.url} answered HTTP {response.status_code} ({response.reason}): the mirror "
+                                f"may have moved; fetch the file by hand and put it at {dest}") from error
+        raise DownloadError(f"could not download {remote.url} ({error}). Are you offline? Connect and try again, "
+                            f"or fetch the file on another machine and put it at {dest}; without either, "
                             "load_dataset falls back to the sample shipped with coursekit or to a synthetic "
                             "stand-in") from error
-    return {"sha256": sha256.hexdigest(), "md5": md5.hexdigest()}
+    digest = _known_hash(remote, {}) or f"sha256:{pooch.file_hash(str(dest))}"
+    if remote.archive:
+        try:
+            _unpack(dest, store.abspath)
+        finally:
+            dest.unlink(missing_ok=True)  # the unpacked files are what is kept, not a second copy in the archive
+    return {"url": remote.url, "hash": digest, "verified": bool(remote.sha256 or remote.md5)}
 
 
-def _progress_bar(total: int, label: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total or None, desc=label, unit="B", unit_scale=True, disable=not enabled, leave=False)
-
-
-def _check_digests(remote: RemoteFile, digests: dict, dest: Path) -> None:
-    for kind in ("sha256", "md5"):
-        expected = getattr(remote, kind)
-        if expected and digests[kind] != expected.lower():
-            raise ChecksumError(f"{remote.url}: the downloaded file's {kind.upper()} is {digests[kind]}, not "
-                                f"{expected}, so it was damaged in transit or changed on the mirror; nothing was "
-                                f"written to {dest}. Try again later, or fetch it by hand and check it")
-
-
-def _digests(path: Path) -> dict:
-    sha256 = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            sha256.update(chunk)
-    return {"sha256": sha256.hexdigest()}
+@contextmanager
+def _quiet_pooch():
+    """pooch logs a line per file; for ISBI's 60 files the progress bar says enough."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 # ---------------------------------------------------------------- archives
 
-def _safe_member(name: str, archive: Path) -> None:
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if not parts or name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-        raise DownloadError(f"{archive}: refusing to unpack the entry {name!r}, whose path leaves the dataset folder")
-
-
 def _unpack(archive: Path, target: Path) -> None:
-    """Unpack into a staging folder, then move each top-level entry into ``target``."""
+    """Unpack with pooch into a staging folder, then move each top-level entry into ``target``."""
+    unpacker = _checked_unpacker(archive)
     staging = Path(tempfile.mkdtemp(dir=target, prefix=".unpack-"))
     try:
-        if zipfile.is_zipfile(archive):
-            _unzip(archive, staging)
-        elif tarfile.is_tarfile(archive):
-            _untar(archive, staging)
-        else:
-            raise DownloadError(f"{archive}: not a zip or tar archive")
+        unpacker(extract_dir=str(staging))(str(archive), "download", None)
         for entry in sorted(staging.iterdir()):
             dest = target / entry.name
             if dest.exists():
@@ -363,24 +341,29 @@ def _unpack(archive: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _unzip(archive: Path, staging: Path) -> None:
-    with zipfile.ZipFile(archive) as bundle:
-        for name in bundle.namelist():
-            _safe_member(name, archive)
-        bundle.extractall(staging)
+def _checked_unpacker(archive: Path):
+    """pooch's unpacker for ``archive``, once no entry can land outside the staging folder.
 
-
-def _untar(archive: Path, staging: Path) -> None:
-    with tarfile.open(archive) as bundle:
-        members = bundle.getmembers()
-        for member in members:
-            _safe_member(member.name, archive)
-            if not (member.isfile() or member.isdir()):
-                raise DownloadError(f"{archive}: refusing to unpack {member.name!r}, which is a link or a device")
-        if hasattr(tarfile, "data_filter"):
-            bundle.extractall(staging, members, filter="data")
-        else:  # Python without extraction filters: the checks above did the same job
-            bundle.extractall(staging, members)
+    pooch unpacks zip entries as Python does, which silently drops a leading '..', and tar entries
+    without Python's 'data' filter below Python 3.12, which would follow '..' and links out of
+    the folder: a hostile or broken archive is refused here instead.
+    """
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as bundle:
+            entries, unpacker = [(name, True) for name in bundle.namelist()], pooch.Unzip
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as bundle:
+            entries, unpacker = [(m.name, m.isfile() or m.isdir()) for m in bundle.getmembers()], pooch.Untar
+    else:
+        raise DownloadError(f"{archive}: not a zip or tar archive")
+    for name, plain in entries:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if not parts or name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            raise DownloadError(f"{archive}: refusing to unpack the entry {name!r}, whose path leaves the "
+                                "dataset folder")
+        if not plain:
+            raise DownloadError(f"{archive}: refusing to unpack {name!r}, which is a link or a device")
+    return unpacker
 
 
 # ---------------------------------------------------------------- the record
