@@ -329,6 +329,7 @@ def test_liver_decathlon_slices_window_and_labels(tmp_path):
     data = quiet_load("liver", root=liver_volumes(tmp_path))
     assert len(data) == 2 and data.classes == ("background", "liver", "tumour")
     assert data.slices[1] == ("liver_0.nii.gz", 1)
+    assert data.load().slices == [("liver_0.nii.gz", 0), ("liver_0.nii.gz", 1)]  # the column travels into memory
     image, mask = data[1]
     assert image.shape == (8, 6, 1)  # anterior-posterior rows, right-left columns
     assert image[0, 4, 0] == pytest.approx(1.0) and mask[0, 4] == 1  # x=1 of 6: near the right, shown left

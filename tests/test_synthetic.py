@@ -77,3 +77,25 @@ def test_dataset_declares_and_checks_its_ignore_index():
     for bad in (255.0, "255", True):
         with pytest.raises(TypeError, match="ignore_index must be an integer"):
             ArrayDataset(images, masks, ("a", "b"), palette, "disk", ignore_index=bad)
+
+
+def test_dataset_checks_its_field_of_view_and_slices():
+    images, palette = np.zeros((2, 8, 8, 3), np.float32), np.zeros((2, 3), np.uint8)
+    masks = np.zeros((2, 8, 8), np.int64)
+    fov = np.zeros((2, 8, 8), bool)
+    fov[:, 1:7, 1:7] = True
+    data = ArrayDataset(images, masks, ("a", "b"), palette, "disk", fov=fov, slices=[("ct.nii.gz", np.int64(3)),
+                                                                                     ["ct.nii.gz", 4]])
+    assert data.fov[1].sum() == 36 and data.slices == [("ct.nii.gz", 3), ("ct.nii.gz", 4)]
+    assert type(data.slices[0][1]) is int
+    plain = ArrayDataset(images, masks, ("a", "b"), palette, "disk")
+    assert plain.fov is None and plain.slices is None
+    with pytest.raises(ValueError, match=r"fov have shape \(2, 8, 7\), masks \(2, 8, 8\)"):
+        ArrayDataset(images, masks, ("a", "b"), palette, "disk", fov=fov[..., :7])
+    with pytest.raises(ValueError, match="fov must be a bool array.*got dtype uint8.*fov > 0"):
+        ArrayDataset(images, masks, ("a", "b"), palette, "disk", fov=fov.astype(np.uint8) * 255)
+    with pytest.raises(ValueError, match="slices has 1 entries for 2 images"):
+        ArrayDataset(images, masks, ("a", "b"), palette, "disk", slices=[("ct.nii.gz", 0)])
+    for bad in (("ct.nii.gz", 1.0), (3, 1), ("ct.nii.gz",), "ct.nii.gz", ("ct.nii.gz", True)):
+        with pytest.raises(ValueError, match=r"slices\[1\] is .*\(volume file name, slice index\) pair"):
+            ArrayDataset(images, masks, ("a", "b"), palette, "disk", slices=[("ct.nii.gz", 0), bad])

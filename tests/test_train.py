@@ -306,3 +306,73 @@ def test_fit_passes_every_option_of_its_signature_and_no_other():
     options = {field.name for field in dataclasses.fields(common.Options)}
     arguments = set(inspect.signature(train.fit).parameters) - {"model", "train_data", "val_data"}
     assert options == arguments
+
+
+# --- the weighted loss, value for value ---------------------------------------------------------
+
+
+def _one_by_one_convolutions(channels: int, seed: int = 3):
+    """A 1×1 convolution from 3 channels to ``channels``, with the same weights in torch and Keras."""
+    import keras
+    import torch
+
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(0, 1, (3, channels)).astype(np.float32)
+    bias = rng.normal(0, 0.1, channels).astype(np.float32)
+    torch_model = torch.nn.Conv2d(3, channels, 1)
+    with torch.no_grad():
+        torch_model.weight.copy_(torch.from_numpy(kernel.T.reshape(channels, 3, 1, 1).copy()))
+        torch_model.bias.copy_(torch.from_numpy(bias))
+    inputs = keras.Input((None, None, 3))
+    keras_model = keras.Model(inputs, keras.layers.Conv2D(channels, 1)(inputs))
+    keras_model.set_weights([kernel.reshape(1, 1, 3, channels), bias])
+    return {"torch": torch_model, "keras": keras_model}, kernel, bias
+
+
+def _numpy_weighted_cross_entropy(logits, masks, weights, ignore_index=None):
+    """The U-Net paper's weighted cross-entropy over the counted pixels, written out in NumPy."""
+    counted = np.ones(masks.shape, bool) if ignore_index is None else masks != ignore_index
+    labels = np.where(counted, masks, 0)
+    if logits.shape[-1] == 1:  # binary cross-entropy of sigmoid(logits)
+        x = logits[..., 0].astype(np.float64)
+        per_pixel = np.logaddexp(0, x) - labels * x
+    else:
+        log_p = logits - np.logaddexp.reduce(logits.astype(np.float64), axis=-1, keepdims=True)
+        per_pixel = -np.take_along_axis(log_p, labels[..., None], -1)[..., 0]
+    return (per_pixel * weights * counted).sum() / max(counted.sum(), 1)
+
+
+@pytest.mark.parametrize("channels", [4, 1])
+@pytest.mark.parametrize("ignore_index", [None, IGNORED])
+def test_both_frameworks_train_on_the_weighted_loss_of_each_pixel(channels, ignore_index):
+    """One batch of the whole set: the epoch's loss is the weighted cross-entropy of the first forward pass, each
+    pixel weighed by its own weight (ignored pixels, heavy here, count for nothing), the same in torch and Keras."""
+    data = shapes(6, 16, seed=4)
+    masks = data.masks if channels > 1 else (data.masks > 0).astype(np.int64)
+    if ignore_index is not None:
+        masks = masks.copy()
+        masks[:, 3:9, 2:12] = ignore_index
+    weights = np.random.default_rng(1).uniform(0.2, 5.0, masks.shape).astype(np.float32)
+    if ignore_index is not None:
+        weights[masks == ignore_index] = 100.0
+    models, kernel, bias = _one_by_one_convolutions(channels)
+    expected = _numpy_weighted_cross_entropy(data.images @ kernel + bias, masks, weights, ignore_index)
+    for framework, model in models.items():
+        history = train.fit(model, (data.images, masks, weights), loss="weighted_cross_entropy", epochs=1, lr=1e-3,
+                            batch_size=len(data), ignore_index=ignore_index, verbose=False)
+        assert history["loss"][0] == pytest.approx(expected, rel=1e-5), framework
+
+
+def test_keras_training_scores_count_every_batch_of_the_epoch():
+    """A learning rate too small to change a prediction: the epoch's scores over three batches are the scores of
+    the whole set, whatever the weights, so no batch's counts were lost or weighed."""
+    from coursekit import metrics
+
+    data = shapes(6, 16, seed=4)
+    models, kernel, bias = _one_by_one_convolutions(4)
+    predicted = (data.images @ kernel + bias).argmax(-1)
+    weights = np.random.default_rng(2).uniform(0.2, 5.0, data.masks.shape).astype(np.float32)
+    history = train.fit(models["keras"], (data.images, data.masks, weights), loss="weighted_cross_entropy",
+                        epochs=1, lr=1e-12, batch_size=2, metrics=("miou", "pixel_accuracy"), verbose=False)
+    assert history["miou"][0] == pytest.approx(metrics.mean_iou(data.masks, predicted, 4), abs=1e-9)
+    assert history["pixel_accuracy"][0] == pytest.approx(metrics.pixel_accuracy(data.masks, predicted, 4), abs=1e-9)

@@ -180,13 +180,24 @@ def keras_run(out: Path) -> None:
             return cross_entropy(y_true, y_pred)
 
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if name == "mirrored" else None
-        with strategy.scope() if strategy else contextlib.nullcontext():  # the one change a student makes
-            keras.utils.set_random_seed(0)
-            model = keras_net()
+
+        def new_model(strategy=strategy):
+            with strategy.scope() if strategy else contextlib.nullcontext():  # the one change a student makes
+                keras.utils.set_random_seed(0)
+                return keras_net()
+
         # 16 images: Keras weighs the replicas' shares equally, which is exact for equal shares only
+        model = new_model()
         history = train.fit(model, *_data(16), epochs=2, verbose=False, **dict(FIT, loss=loss))
         report[name] = {"history": dict(history), "sizes": sorted(set(sizes)),
                         "weights": [w.tolist() for w in model.get_weights()]}
+        # the U-Net loss: each replica's share of the weight maps travels with its share of the batch
+        train_set, val_set = _data(16)
+        maps = np.random.default_rng(0).uniform(0.2, 5.0, train_set.masks.shape).astype(np.float32)
+        model = new_model()
+        history = train.fit(model, (train_set.images, train_set.masks, maps), val_set, epochs=2, verbose=False,
+                            **dict(FIT, loss="weighted_cross_entropy"))
+        report[f"{name}, weighted"] = {"history": dict(history), "weights": [w.tolist() for w in model.get_weights()]}
     (out / "keras.json").write_text(json.dumps(report))
 
 
@@ -200,18 +211,12 @@ def test_keras_under_mirrored_strategy_shares_each_batch_and_keeps_the_history(t
         np.testing.assert_allclose(mirrored["history"][key], alone["history"][key], rtol=0, atol=1e-5, err_msg=key)
     for a, b in zip(alone["weights"], mirrored["weights"]):
         np.testing.assert_allclose(np.array(b), np.array(a), rtol=0, atol=1e-5)
-
-
-def test_keras_training_scores_count_every_batch_of_the_epoch():
-    """Keras resets compiled metrics at every train_on_batch; the epoch's matrix must hold all its pixels."""
-    from coursekit.models import build
-    from coursekit.train import keras as engine
-
-    train_set = common.as_arrays(_data()[0], "train_data")
-    opts = common.Options(loss="cross_entropy", epochs=1, lr=1e-2, batch_size=8, verbose=False)
-    trainer = engine.KerasTrainer(build("tiny_fcn", "keras", num_classes=4, width=4), train_set, None, opts)
-    common.run(trainer, train_set, False, opts)
-    assert trainer.training_confusion().sum() == TRAIN_IMAGES * SIZE * SIZE
+    alone, mirrored = report["alone, weighted"], report["mirrored, weighted"]
+    assert alone["history"]["loss"][0] > 1.5 * report["alone"]["history"]["loss"][0]  # the maps' mean weight is 2.6
+    for key in alone["history"]:
+        np.testing.assert_allclose(mirrored["history"][key], alone["history"][key], rtol=0, atol=1e-5, err_msg=key)
+    for a, b in zip(alone["weights"], mirrored["weights"]):
+        np.testing.assert_allclose(np.array(b), np.array(a), rtol=0, atol=1e-5)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """coursekit.train's engine: resume equivalence, checkpoints, divergence, mixed precision, schedules, progress."""
 
+import contextlib
+import io
 import json
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -90,28 +93,28 @@ class Disconnected(Exception):
     """Stands in for a runtime that goes away between two epochs."""
 
 
+class GoneAfterTheFirstEpoch(io.StringIO):
+    """A notebook's output that goes away while the first epoch's line is printed, after its checkpoint."""
+
+    def write(self, text):
+        if text.startswith("epoch 1/"):
+            raise Disconnected
+        return super().write(text)
+
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_interrupted_run_with_dropout_and_cosine_schedule_resumes_exactly(framework, data, tmp_path, monkeypatch,
-                                                                          capsys):
+def test_interrupted_run_with_dropout_and_cosine_schedule_resumes_exactly(framework, data, tmp_path, capsys):
     settings = dict(FIT, epochs=3, schedule="cosine", verbose=True)
     straight = new_model(framework, "dropout")
     expected = train.fit(straight, *data, **settings)
-
-    real_line = common.epoch_line
-
-    def line_then_disconnect(epoch, *args):
-        if epoch == 1:
-            raise Disconnected
-        return real_line(epoch, *args)
-
-    monkeypatch.setattr(common, "epoch_line", line_then_disconnect)
-    with pytest.raises(Disconnected):
+    with pytest.raises(Disconnected), contextlib.redirect_stdout(GoneAfterTheFirstEpoch()):
         train.fit(new_model(framework, "dropout"), *data, checkpoint_dir=tmp_path, **settings)
-    monkeypatch.setattr(common, "epoch_line", real_line)
     capsys.readouterr()
     resumed = new_model(framework, "dropout", seed=7)
     history = train.fit(resumed, *data, checkpoint_dir=tmp_path, **settings)
-    assert "1 of 3 epochs done" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"resumed from {tmp_path}") and out[0].endswith(": 1 of 3 epochs done")
+    assert [line.split(" - ")[0] for line in out[1:]] == ["epoch 2/3", "epoch 3/3"]
     for key in expected:
         np.testing.assert_allclose(history[key], expected[key], rtol=0, atol=1e-6)
     assert_same_state(resumed, straight)
@@ -257,8 +260,9 @@ def test_a_checkpoint_of_another_model_is_refused(framework, data, tmp_path):
 
 def test_resuming_with_changed_settings_warns(data, tmp_path):
     train.fit(new_model("torch"), *data, epochs=1, checkpoint_dir=tmp_path, **FIT)
-    with pytest.warns(UserWarning, match=r"lr 0.01 -> 0.001"):
+    with pytest.warns(UserWarning, match=r"lr 0.01 -> 0.001") as caught:
         train.fit(new_model("torch"), *data, epochs=2, checkpoint_dir=tmp_path, **dict(FIT, lr=1e-3))
+    assert caught[0].filename == __file__  # the warning points at the reader's call of fit
 
 
 @pytest.mark.parametrize("argument, value, message", [
@@ -297,16 +301,38 @@ def test_compile_is_left_to_gpus(data):
     assert history.epochs == 1
 
 
-def test_the_progress_bar_shows_the_loss_and_leaves_one_line_per_epoch(data, monkeypatch, capsys):
-    monkeypatch.setattr(common, "_interactive", lambda: True)
-    monkeypatch.setattr(common, "BAR_INTERVAL", 0)
+class Terminal(io.StringIO):
+    """Standard error as a terminal shows it: a place where a person watches a progress bar."""
+
+    def isatty(self):
+        return True
+
+
+def test_the_progress_bar_shows_the_loss_and_leaves_one_line_per_epoch(data, capsys):
+    def slow_cross_entropy(logits, target):
+        time.sleep(0.12)  # a step slower than tqdm's redraw interval (0.1 s), as a person watching sees them
+        return torch.nn.functional.cross_entropy(logits, target)
+
+    terminal = Terminal()
+    with contextlib.redirect_stderr(terminal):
+        history = train.fit(new_model("torch"), *data, epochs=2, **dict(FIT, loss=slow_cross_entropy, verbose=True))
+    out = capsys.readouterr().out
+    assert [line.split(" - ")[0] for line in out.splitlines()] == ["epoch 1/2", "epoch 2/2"]
+    assert f"loss {history['loss'][1]:.3f} - miou {history['miou'][1]:.3f}" in out
+    bar = terminal.getvalue()
+    assert "epoch 2/2" in bar and "4/4" in bar  # tqdm's bar over the epoch's 4 batches, on standard error
+    assert "loss=" in bar and "miou=" in bar and "dice=" in bar  # with the running loss and training scores
+    terminal = Terminal()
+    with contextlib.redirect_stderr(terminal):
+        train.fit(new_model("torch"), *data, epochs=1, **FIT)  # verbose=False: nothing at all
+    assert capsys.readouterr().out == "" and terminal.getvalue() == ""
+
+
+def test_without_a_terminal_there_is_no_bar_only_the_epoch_lines(data, capsys):
     train.fit(new_model("torch"), *data, epochs=2, **dict(FIT, verbose=True))
     out, err = capsys.readouterr()
     assert [line.split(" - ")[0] for line in out.splitlines()] == ["epoch 1/2", "epoch 2/2"]
-    assert "loss=" in err and "4/4" in err  # tqdm's bar, with the running loss, on stderr
-    assert "miou=" in err  # and the running training scores
-    train.fit(new_model("torch"), *data, epochs=1, **FIT)  # verbose=False: nothing at all
-    assert capsys.readouterr() == ("", "")
+    assert err == ""
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

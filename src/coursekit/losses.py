@@ -348,6 +348,37 @@ def focal_loss(logits, target, gamma: float = 2.0, alpha=None, ignore_index: int
     return tf.reduce_sum(term * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
 
 
+def pixel_cross_entropy(logits, target, ignore_index: int | None = None, name: str = "pixel_cross_entropy"):
+    """Each pixel's cross-entropy and a 0/1 map of the pixels that count, both ``N×H×W`` float32.
+
+    Softmax cross-entropy against class indices, or for one logit channel the
+    binary cross-entropy of sigmoid(logits) against a 0/1 target; a pixel
+    labelled ``ignore_index`` gets 0 in the map (and class 0 in place of its
+    label, so that its term is finite).  :func:`weighted_cross_entropy` weighs
+    and averages these terms; Keras training in :mod:`coursekit.train` hands
+    them to Keras, which weighs them by its per-pixel ``sample_weight``.
+    ``name`` is the loss that error messages name.
+    """
+    if _is_torch(logits):
+        import torch.nn.functional as F
+
+        _check_target(name, logits, target, channels_last=False, may_match_logits=logits.shape[1] == 1)
+        logits = logits.float()
+        if logits.shape[1] == 1:
+            x, y, valid = _torch_binary(logits, target, ignore_index)
+            return F.binary_cross_entropy_with_logits(x, y, reduction="none"), valid
+        safe, valid = _torch_valid(target.long(), ignore_index, logits.dtype)
+        return F.cross_entropy(logits, safe, reduction="none"), valid
+    import tensorflow as tf
+
+    logits = _tf_logits(name, logits, target)
+    if logits.shape[-1] == 1:
+        x, y, valid = _tf_binary(logits, target, ignore_index)
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=x), valid
+    safe, valid = _tf_valid(tf.cast(target, tf.int32), ignore_index)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits), valid
+
+
 def weighted_cross_entropy(logits, target, weight_map, ignore_index: int | None = None):
     """Cross-entropy with a weight per pixel: the U-Net paper's energy (Ronneberger et al. 2015, eq. 1).
 
@@ -359,31 +390,15 @@ def weighted_cross_entropy(logits, target, weight_map, ignore_index: int | None 
     sigmoid(logits) against a 0/1 target.  Pixels labelled ``ignore_index``
     count for nothing.  Taught in chapter 4 (U-Net).
     """
+    per_pixel, valid = pixel_cross_entropy(logits, target, ignore_index, name="weighted_cross_entropy")
     if _is_torch(logits):
         import torch
-        import torch.nn.functional as F
 
-        _check_target("weighted_cross_entropy", logits, target, channels_last=False,
-                      may_match_logits=logits.shape[1] == 1)
-        logits = logits.float()
-        if logits.shape[1] == 1:
-            x, y, valid = _torch_binary(logits, target, ignore_index)
-            per_pixel = F.binary_cross_entropy_with_logits(x, y, reduction="none")
-        else:
-            safe, valid = _torch_valid(target.long(), ignore_index, logits.dtype)
-            per_pixel = F.cross_entropy(logits, safe, reduction="none")
         weight = torch.as_tensor(weight_map, dtype=per_pixel.dtype, device=per_pixel.device)
         _check_weight_map(tuple(weight.shape), tuple(per_pixel.shape))
         return (per_pixel * weight * valid).sum() / valid.sum().clamp_min(1)
     import tensorflow as tf
 
-    logits = _tf_logits("weighted_cross_entropy", logits, target)
-    if logits.shape[-1] == 1:
-        x, y, valid = _tf_binary(logits, target, ignore_index)
-        per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=x)
-    else:
-        safe, valid = _tf_valid(tf.cast(target, tf.int32), ignore_index)
-        per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
     weight = tf.cast(weight_map, tf.float32)
     _check_weight_map(tuple(weight.shape), tuple(per_pixel.shape))
     return tf.reduce_sum(per_pixel * weight * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)

@@ -191,17 +191,13 @@ class FileDataset:
                 raise DatasetError(f"{self.location}: example {record['name']} is {record['image'].shape}, "
                                    f"example {records[0]['name']} is {first}; crop or resize them to one size, "
                                    "or index this dataset one example at a time")
-        stack = lambda key: np.stack([record[key] for record in records])  # noqa: E731
-        data = ArrayDataset(stack("image"), stack("mask"), self.classes, self.palette, self.source,
-                            stack("instances") if "instances" in self.columns else None,
+
+        def column(key: str, join=np.stack):
+            return join([record[key] for record in records]) if key in ("image", "mask", *self.columns) else None
+
+        return ArrayDataset(column("image"), column("mask"), self.classes, self.palette, self.source,
+                            instances=column("instances"), fov=column("fov"), slices=column("slice", list),
                             ignore_index=self.ignore_index)
-        for key in self.columns:
-            values = [record[key] for record in records]
-            if key == "fov":
-                data.fov = np.stack(values)
-            elif key == "slice":
-                data.slices = values
-        return data
 
     def __repr__(self) -> str:
         return (f"FileDataset({self.name!r}, {len(self)} examples, layout={self.layout!r}, "

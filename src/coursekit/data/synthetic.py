@@ -338,7 +338,7 @@ def vessels(n: int, size: int = 128, seed: int = 0, noise: float = 0.02) -> Arra
     splitting into ever thinner branches, so most vessel pixels belong to thin vessels only a
     few pixels wide, as in DRIVE (about 10 % of the field of view).  ``masks`` is 1 on vessels
     and 0 elsewhere, outside the field of view included; the returned dataset has an extra
-    ``fov`` attribute (``N×H×W`` bool), the circular field of view that DRIVE's
+    ``fov`` column (``N×H×W`` bool), the circular field of view that DRIVE's
     ``*_mask.gif`` files give, inside which metrics are computed.  Three channels (RGB).
     Stand-in for ``load_dataset("drive")``.
     """
@@ -373,6 +373,5 @@ def vessels(n: int, size: int = 128, seed: int = 0, noise: float = 0.02) -> Arra
         image += rng.normal(0, noise, image.shape)
         images[i] = np.clip(image, 0, 1) * fov[..., None]
         masks[i] = (canvas >= 0.5) & fov
-    data = ArrayDataset(images, masks, VESSEL_CLASSES, make_palette(2), "synthetic")
-    data.fov = np.repeat(fov[None], n, axis=0)
-    return data
+    return ArrayDataset(images, masks, VESSEL_CLASSES, make_palette(2), "synthetic",
+                        fov=np.repeat(fov[None], n, axis=0))

@@ -462,17 +462,17 @@ def _interactive() -> bool:
     return "ipykernel.zmqshell" in sys.modules and importlib.util.find_spec("ipywidgets") is not None
 
 
-# Seconds between redraws of the bar (tqdm's mininterval); tests set 0 to see every update.
-BAR_INTERVAL = 0.1
-
-
 def progress_bar(total: int, desc: str, enabled: bool):
-    """A ``tqdm.auto`` bar over an epoch's batches that disappears when the epoch ends."""
+    """A ``tqdm.auto`` bar over an epoch's batches that disappears when the epoch ends.
+
+    It redraws at most every 0.1 s (tqdm's default), so a fast epoch shows
+    few of its steps.
+    """
     if not enabled or not _interactive():
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, unit="batch", mininterval=BAR_INTERVAL)
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, unit="batch")
 
 
 # --- The loop -----------------------------------------------------------------------------
@@ -541,67 +541,130 @@ def _warn_changed(saved: dict, now: dict, path) -> None:
     changed = [f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in _COMPARED if k in saved and saved[k] != now[k]]
     if changed:
         warnings.warn(f"resuming from {path} with settings that differ from the checkpoint's: "
-                      + ", ".join(changed), stacklevel=5)
+                      + ", ".join(changed), stacklevel=6)
+
+
+def _check_finite(epoch: int, step: int, value: float) -> None:
+    if not math.isfinite(value):
+        raise TrainingDiverged(epoch, step, value)
+
+
+class _MeanLoss:
+    """The epoch's loss so far: the batches' losses weighed by their sizes (the last batch may be smaller)."""
+
+    def __init__(self):
+        self.total, self.seen = 0.0, 0
+
+    def add(self, value: float, size: int) -> None:
+        self.total += value * size
+        self.seen += size
+
+    @property
+    def value(self) -> float:
+        return self.total / self.seen
+
+
+class _Run:
+    """What one :func:`run` carries from epoch to epoch: the history, the schedule and the shuffling generator."""
+
+    def __init__(self, trainer: Trainer, examples: int, has_val: bool, opts: Options):
+        self.trainer, self.examples, self.has_val, self.opts = trainer, examples, has_val, opts
+        self.steps = -(-examples // opts.batch_size)
+        self.schedule = Schedule(opts.schedule, opts.lr, opts.epochs, self.steps)
+        self.shuffle = np.random.default_rng(opts.seed)
+        self.history, self.done = History(), 0
+
+    def resume(self) -> None:
+        """Carry on from the checkpoint where there is one (and ``resume`` is on); seed a fresh run otherwise."""
+        opts = self.opts
+        saved = self.trainer.load(opts.checkpoint_dir) if opts.checkpoint_dir is not None and opts.resume else None
+        if saved is None:
+            self.trainer.seed(opts.seed)
+            return
+        _warn_changed(saved.get("settings", {}), opts.settings(), saved["path"])
+        self.history, self.done = History.from_dict(saved["history"]), int(saved["epoch"])
+        self.schedule.load_state_dict(saved["schedule"])
+        set_python_random_states(saved["random"], self.shuffle)
+        if opts.verbose:
+            print(f"resumed from {saved['path']}: {self.done} of {opts.epochs} epochs done", flush=True)
+
+    def train_one_epoch(self, epoch: int) -> dict:
+        """One pass over the shuffled training data; the epoch's mean loss and training scores."""
+        trainer = self.trainer
+        trainer.train_mode()
+        trainer.set_lr(self.schedule.lr(epoch, 1))
+        trainer.reset_training_confusion()
+        loss = self._take_steps(epoch)
+        confusion = trainer.sum_over_processes(trainer.training_confusion())
+        return {"loss": loss.value, **training_scores(confusion, self.opts.metrics)}
+
+    def _take_steps(self, epoch: int) -> _MeanLoss:
+        """A step on every batch, under a progress bar; losses checked as they come from the device."""
+        trainer, opts = self.trainer, self.opts
+        loss, pending = _MeanLoss(), []
+        bar = progress_bar(self.steps, f"epoch {epoch:>{len(str(opts.epochs))}}/{opts.epochs}", opts.verbose)
+        try:
+            for step, index in enumerate(batches(self.examples, opts.batch_size, self.shuffle), start=1):
+                if self.schedule.per_step and step > 1:
+                    trainer.set_lr(self.schedule.lr(epoch, step))
+                pending.append((step, len(index), trainer.step(np.sort(index))))
+                if len(pending) >= trainer.sync_every or step == self.steps:
+                    self._add_losses(loss, epoch, pending)
+                    pending = []
+                    self._show_running_scores(bar, loss)
+                bar.update(1)
+        finally:
+            bar.close()
+        return loss
+
+    def _add_losses(self, loss: _MeanLoss, epoch: int, pending: list) -> None:
+        """Add the losses of the steps since the last sync (``(step, batch size, handle)``) to the epoch's."""
+        for (step, size, _), value in zip(pending, self.trainer.floats([handle for _, _, handle in pending])):
+            _check_finite(epoch, step, value)
+            loss.add(value, size)
+
+    def _show_running_scores(self, bar, loss: _MeanLoss) -> None:
+        if isinstance(bar, _NoBar):  # running scores cost a copy from the device: only when shown
+            return
+        # (data-parallel: this process's shares only; the epoch's line sums all processes')
+        running = training_scores(self.trainer.training_confusion(), self.opts.metrics)
+        bar.set_postfix(loss=f"{loss.value:.4f}", **{k: f"{v:.3f}" for k, v in running.items()},
+                        refresh=False)
+
+    def validate(self) -> dict:
+        return {f"val_{k}": v for k, v in self.trainer.validate().items()} if self.has_val else {}
+
+    def end_epoch(self, values: dict) -> None:
+        self.history.add(values)
+        self.schedule.end_epoch(values.get("val_loss", values["loss"]))
+
+    def save_checkpoint(self, epoch: int) -> None:
+        """The state after ``epoch``, written only once its loss was found finite."""
+        opts = self.opts
+        if opts.checkpoint_dir is None:
+            return
+        self.trainer.save(opts.checkpoint_dir, {
+            "format": 1, "framework": self.trainer.framework, "epoch": epoch, "history": dict(self.history),
+            "schedule": self.schedule.state_dict(), "random": python_random_states(self.shuffle),
+            "settings": opts.settings()})
+
+    def report(self, epoch: int, values: dict, seconds: float) -> None:
+        if self.opts.verbose:
+            print(epoch_line(epoch, self.opts.epochs, values, seconds), flush=True)
 
 
 def run(trainer: Trainer, train: Arrays, has_val: bool, opts: Options) -> History:
     """Train epoch by epoch: shuffle, step, check the loss, validate, save a checkpoint, print a line."""
-    steps = -(-len(train) // opts.batch_size)
-    schedule = Schedule(opts.schedule, opts.lr, opts.epochs, steps)
-    shuffle = np.random.default_rng(opts.seed)
-    history, done = History(), 0
-    saved = trainer.load(opts.checkpoint_dir) if opts.checkpoint_dir is not None and opts.resume else None
-    if saved is None:
-        trainer.seed(opts.seed)
-    else:
-        _warn_changed(saved.get("settings", {}), opts.settings(), saved["path"])
-        history, done = History.from_dict(saved["history"]), int(saved["epoch"])
-        schedule.load_state_dict(saved["schedule"])
-        set_python_random_states(saved["random"], shuffle)
-        if opts.verbose:
-            print(f"resumed from {saved['path']}: {done} of {opts.epochs} epochs done", flush=True)
-    width = len(str(opts.epochs))
-    for epoch in range(done + 1, opts.epochs + 1):
+    loop = _Run(trainer, len(train), has_val, opts)
+    loop.resume()
+    for epoch in range(loop.done + 1, opts.epochs + 1):
         start = time.perf_counter()
-        trainer.train_mode()
-        trainer.set_lr(schedule.lr(epoch, 1))
-        total, seen, pending = 0.0, 0, []
-        trainer.reset_training_confusion()
-        bar = progress_bar(steps, f"epoch {epoch:>{width}}/{opts.epochs}", opts.verbose)
-        try:
-            for step, index in enumerate(batches(len(train), opts.batch_size, shuffle), start=1):
-                if schedule.per_step and step > 1:
-                    trainer.set_lr(schedule.lr(epoch, step))
-                pending.append((step, len(index), trainer.step(np.sort(index))))
-                if len(pending) >= trainer.sync_every or step == steps:
-                    for (at, size, _), value in zip(pending, trainer.floats([h for _, _, h in pending])):
-                        if not math.isfinite(value):
-                            raise TrainingDiverged(epoch, at, value)
-                        total += value * size
-                        seen += size
-                    pending = []
-                    if not isinstance(bar, _NoBar):  # running scores cost a copy from the device: only when shown
-                        # (data-parallel: this process's shares only; the epoch's line sums all processes')
-                        running = training_scores(trainer.training_confusion(), opts.metrics)
-                        bar.set_postfix(loss=f"{total / seen:.4f}", **{k: f"{v:.3f}" for k, v in running.items()},
-                                        refresh=False)
-                bar.update(1)
-        finally:
-            bar.close()
-        confusion = trainer.sum_over_processes(trainer.training_confusion())
-        values = {"loss": total / seen, **training_scores(confusion, opts.metrics)}
-        if has_val:
-            values.update({f"val_{k}": v for k, v in trainer.validate().items()})
-        history.add(values)
-        schedule.end_epoch(values.get("val_loss", values["loss"]))
-        if opts.checkpoint_dir is not None:
-            trainer.save(opts.checkpoint_dir, {
-                "format": 1, "framework": trainer.framework, "epoch": epoch, "history": dict(history),
-                "schedule": schedule.state_dict(), "random": python_random_states(shuffle),
-                "settings": opts.settings()})
-        if opts.verbose:
-            print(epoch_line(epoch, opts.epochs, values, time.perf_counter() - start), flush=True)
-    return history
+        values = loop.train_one_epoch(epoch)
+        values.update(loop.validate())
+        loop.end_epoch(values)
+        loop.save_checkpoint(epoch)
+        loop.report(epoch, values, time.perf_counter() - start)
+    return loop.history
 
 
 def check_checkpoint_dir(directory: Path) -> Path:

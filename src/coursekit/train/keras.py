@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..losses import get_loss, weighted_cross_entropy
+from ..losses import get_loss, pixel_cross_entropy
 from ..runtime import import_tensorflow
 from . import checkpoint
 from .common import (
@@ -69,10 +69,11 @@ def _check_amp(model, amp: str) -> None:
 class TrainingConfusion(keras.metrics.Metric):
     """The confusion matrix of the training batches, counted inside Keras' compiled step.
 
-    Its result is the pixel accuracy, which Keras' logs show; the engine reads
-    the whole matrix once per epoch and clears it with :meth:`clear`.  Under a
-    distribution strategy each replica counts its share; reading the counts
-    sums the replicas'.
+    Keras clears it before every ``train_on_batch``, so it holds one batch's
+    counts: the engine adds them up over the epoch.  Its result is the pixel
+    accuracy, which Keras' logs show.  Pixels count once each whatever their
+    loss weight (``sample_weight``).  Under a distribution strategy each
+    replica counts its share; reading the counts sums the replicas'.
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = None, name: str = "training_confusion"):
@@ -89,8 +90,6 @@ class TrainingConfusion(keras.metrics.Metric):
             predicted = ops.cast(y_pred[..., 0] > 0, "int64")
         else:
             predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int64")
-        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 2 and y_pred.shape[-1] != 1:
-            y_true = y_true[..., 0]  # a weighted loss's target: mask and weight map stacked
         target = ops.cast(ops.reshape(y_true, ops.shape(predicted)), "int64")
         valid = ops.logical_and(target >= 0, target < k)  # the labels were checked: what is outside is ignored
         if self.ignore_index is not None:  # an ignore index inside 0..k-1 leaves out that label too
@@ -105,10 +104,11 @@ class TrainingConfusion(keras.metrics.Metric):
         return keras.ops.cast(keras.ops.trace(matrix), "float32") / keras.ops.cast(total, "float32")
 
     def reset_state(self):
-        pass  # Keras resets compiled metrics at every train_on_batch; the matrix must sum the whole epoch
-
-    def clear(self):
         self.counts.assign(keras.ops.zeros_like(self.counts))
+
+    def matrix(self) -> np.ndarray:
+        """The counts as a ``num_classes×num_classes`` array (true class by row)."""
+        return np.asarray(self.counts.numpy()).reshape(self.num_classes, self.num_classes)
 
 
 def _loss_fn(loss, ignore_index: int | None = None):
@@ -118,12 +118,25 @@ def _loss_fn(loss, ignore_index: int | None = None):
     return get_loss(loss, "keras") if ignore_index is None else get_loss(loss, "keras", ignore_index=ignore_index)
 
 
-def _weighted_loss(ignore_index: int | None):
-    def weighted_loss(y_true, y_pred):
-        """Keras passes one target: the mask and the weight map travel stacked on its last axis."""
-        return weighted_cross_entropy(y_pred, y_true[..., 0], y_true[..., 1], ignore_index=ignore_index)
+class WeightedCrossEntropy(keras.losses.Loss):
+    """:func:`coursekit.losses.weighted_cross_entropy` with the weight map as Keras' per-pixel ``sample_weight``.
 
-    return weighted_loss
+    ``call`` returns each pixel's cross-entropy, 0 where the label is ignored,
+    times (pixels / counted pixels).  Keras multiplies it by ``sample_weight``
+    and divides the sum by the number of pixels, which leaves
+    ``Σ w · CE / counted pixels``: the value of ``weighted_cross_entropy``.
+    Keras reduces the per-pixel values itself, so under a distribution strategy
+    it also divides each replica's loss by the number of replicas.
+    """
+
+    def __init__(self, ignore_index: int | None = None):
+        super().__init__(name="weighted_cross_entropy")
+        self.ignore_index = ignore_index
+
+    def call(self, y_true, y_pred):
+        per_pixel, counted = pixel_cross_entropy(y_pred, y_true, self.ignore_index, name="weighted_cross_entropy")
+        pixels = keras.ops.cast(keras.ops.size(counted), counted.dtype)
+        return per_pixel * counted * (pixels / keras.ops.maximum(keras.ops.sum(counted), 1.0))
 
 
 def _per_example(loss):
@@ -148,9 +161,11 @@ class KerasTrainer(Trainer):
         _check_amp(model, opts.amp)
         self.model, self.train, self.val, self.opts = model, train, val, opts
         self.weighted = check_weighting(opts.loss, train)
-        # validation scores the model, not the training objective: unweighted cross-entropy
-        self.loss_fn = _weighted_loss(opts.ignore_index) if self.weighted else _loss_fn(opts.loss, opts.ignore_index)
-        self.val_loss_fn = _loss_fn("cross_entropy", opts.ignore_index) if self.weighted else self.loss_fn
+        if self.weighted:  # validation scores the model, not the training objective: unweighted cross-entropy
+            self.loss_fn = WeightedCrossEntropy(opts.ignore_index)
+            self.val_loss_fn = _loss_fn("cross_entropy", opts.ignore_index)
+        else:
+            self.loss_fn = self.val_loss_fn = _loss_fn(opts.loss, opts.ignore_index)
         channels = model.output_shape[-1]
         if val is not None:
             check_data_labels(val, channels, opts.ignore_index, "val_data")
@@ -162,14 +177,22 @@ class KerasTrainer(Trainer):
             # a mixed_float16 model gets Keras' loss-scale optimiser from compile() itself
             self.confusion = TrainingConfusion(classes, opts.ignore_index)
             model.compile(optimizer=_optimizer(opts.optimizer, opts.lr, opts.grad_clip),
-                          loss=_per_example(self.loss_fn) if self.replicas > 1 else self.loss_fn,
+                          loss=self._compiled_loss(),
                           metrics=[self.confusion])
         self.optimizer = model.optimizer
+        self.reset_training_confusion()
         if self.replicas > 1:
             check_split(len(train), opts.batch_size, self.replicas)
             # Keras 3 builds the compiled loss and metrics from the first batch's shapes, which per-replica values
-            # lack: one plain batch builds them (its counts are cleared when the first epoch starts)
+            # lack: one plain batch builds them (Keras clears its counts before the first training batch)
             model.test_on_batch(*self._batch(np.arange(1)))
+
+    def _compiled_loss(self):
+        """The loss given to Keras: under a strategy, a coursekit loss (one number) becomes one value per image,
+        so that Keras divides it by the number of replicas; the weighted loss is per pixel already."""
+        if self.replicas > 1 and not isinstance(self.loss_fn, keras.losses.Loss):
+            return _per_example(self.loss_fn)
+        return self.loss_fn
 
     def seed(self, seed: int) -> None:
         keras.utils.set_random_seed(seed)
@@ -180,11 +203,10 @@ class KerasTrainer(Trainer):
     def train_mode(self) -> None:
         pass  # train_on_batch runs the layers in training mode
 
-    def _batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        target = self.train.masks[index]
-        if self.weighted:
-            target = np.stack([target.astype(np.float32), self.train.weight_maps[index]], axis=-1)
-        return self.train.images[index], target
+    def _batch(self, index: np.ndarray) -> tuple:
+        """Images, masks and, for the weighted loss, the weight maps as Keras' per-pixel ``sample_weight``."""
+        batch = (self.train.images[index], self.train.masks[index])
+        return (*batch, self.train.weight_maps[index]) if self.weighted else batch
 
     def _per_replica(self, values: np.ndarray):
         """Each replica's contiguous share of ``values``, made on its device."""
@@ -195,18 +217,18 @@ class KerasTrainer(Trainer):
         return self.strategy.experimental_distribute_values_from_function(share)
 
     def step(self, index: np.ndarray) -> float:
-        images, target = self._batch(index)
+        batch = self._batch(index)
         if self.replicas > 1:
-            images, target = self._per_replica(images), self._per_replica(target)
-        logs = self.model.train_on_batch(images, target, return_dict=True)
+            batch = tuple(self._per_replica(values) for values in batch)
+        logs = self.model.train_on_batch(*batch, return_dict=True)
+        self.epoch_confusion += self.confusion.matrix()  # Keras clears the batch's counts at the next step
         return float(logs["loss"])
 
     def reset_training_confusion(self) -> None:
-        self.confusion.clear()
+        self.epoch_confusion = np.zeros((self.confusion.num_classes,) * 2, np.int64)
 
     def training_confusion(self) -> np.ndarray:
-        k = self.confusion.num_classes
-        return np.asarray(self.confusion.counts.numpy()).reshape(k, k)
+        return self.epoch_confusion.copy()
 
     def floats(self, handles: list) -> list[float]:
         return handles
