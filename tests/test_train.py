@@ -376,3 +376,24 @@ def test_keras_training_scores_count_every_batch_of_the_epoch():
                         epochs=1, lr=1e-12, batch_size=2, metrics=("miou", "pixel_accuracy"), verbose=False)
     assert history["miou"][0] == pytest.approx(metrics.mean_iou(data.masks, predicted, 4), abs=1e-9)
     assert history["pixel_accuracy"][0] == pytest.approx(metrics.pixel_accuracy(data.masks, predicted, 4), abs=1e-9)
+
+
+def test_the_keras_training_confusion_compiles_under_xla_and_counts_like_numpy():
+    """Keras turns XLA on by itself on a GPU; the training metric must compile there too."""
+    import keras
+
+    from coursekit.train.keras import TrainingConfusion
+
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 8, 8, 3)).astype(np.float32)
+    masks = rng.integers(0, 4, (2, 8, 8))
+    masks[0, 0] = 255  # ignored
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 1)])
+    confusion = TrainingConfusion(3, ignore_index=255)
+    masks[masks == 3] = 255
+    model.compile(optimizer="sgd", loss=lambda y, p: keras.ops.mean(p) * 0.0, metrics=[confusion], jit_compile=True)
+    model.train_on_batch(images, masks)
+    predicted = np.argmax(np.asarray(model(images)), axis=-1)  # lr is irrelevant: the loss has no gradient
+    from coursekit.metrics import confusion_matrix
+
+    np.testing.assert_array_equal(confusion.matrix(), confusion_matrix(masks, predicted, 3, 255))

@@ -94,9 +94,13 @@ class TrainingConfusion(keras.metrics.Metric):
         valid = ops.logical_and(target >= 0, target < k)  # the labels were checked: what is outside is ignored
         if self.ignore_index is not None:  # an ignore index inside 0..k-1 leaves out that label too
             valid = ops.logical_and(valid, target != self.ignore_index)
-        index = ops.where(valid, target * k + predicted, k * k)  # invalid pixels land in a bin that is dropped
-        counts = ops.bincount(ops.reshape(index, (-1,)), minlength=k * k + 1)[: k * k]
-        self.counts.assign_add(ops.cast(counts, "int64"))
+        # Counted as one-hot rows of truth times one-hot columns of prediction: a matrix product compiles
+        # under XLA, which Keras turns on by itself on a GPU, where a bincount does not.  Invalid pixels
+        # go to an extra truth row that is dropped.  float32 counts exactly up to 2**24 pixels a batch.
+        truth = ops.one_hot(ops.reshape(ops.where(valid, target, k), (-1,)), k + 1, dtype="float32")
+        guess = ops.one_hot(ops.reshape(predicted, (-1,)), k, dtype="float32")
+        counts = ops.matmul(ops.transpose(truth), guess)[:k]
+        self.counts.assign_add(ops.cast(ops.reshape(counts, (-1,)), "int64"))
 
     def result(self):
         matrix = keras.ops.reshape(self.counts, (self.num_classes, self.num_classes))
