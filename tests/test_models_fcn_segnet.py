@@ -344,3 +344,24 @@ def test_segnet_without_indices_has_twins_that_compute_the_same_function(directi
 def test_segnet_refuses_an_unknown_up_sampling(framework):
     with pytest.raises(ValueError, match="upsampling must be one of 'indices', 'nearest', got 'bilinear'"):
         build("segnet", framework, num_classes=3, upsampling="bilinear", **TINY)
+
+
+def test_he_initialise_gives_both_frameworks_the_same_start_and_the_prior_as_bias():
+    import torch
+
+    from coursekit.models import he_initialise, transfer_weights
+
+    frequencies = np.array([0.7, 0.2, 0.1])
+    torch_model = he_initialise(build("fcn8s", "torch", num_classes=3, width=4), frequencies, seed=3)
+    keras_model = he_initialise(build("fcn8s", "keras", num_classes=3, width=4), frequencies, seed=3)
+    np.testing.assert_allclose(torch_model.score_fr.bias.detach().numpy(), np.log(frequencies), rtol=1e-6)
+    weight = torch_model.features[0].weight.detach().numpy()
+    assert abs(weight.std() - np.sqrt(2 / weight[0].size)) < 0.2 * np.sqrt(2 / weight[0].size)
+    # the same numbers in both: the Keras model equals the torch one copied over
+    copied = transfer_weights(torch_model, build("fcn8s", "keras", num_classes=3, width=4))
+    for mine, theirs in zip(keras_model.get_weights(), copied.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-7)
+    upscore = build("fcn8s", "torch", num_classes=3, width=4).upscore2.weight
+    assert torch.equal(torch_model.upscore2.weight, upscore)  # the transposed convolutions stay bilinear
+    with pytest.raises(ValueError, match="class_frequencies has 2 values but score_fr scores 3 classes"):
+        he_initialise(build("fcn8s", "torch", num_classes=3, width=4), [0.5, 0.5])

@@ -4,11 +4,14 @@
 trainable parameters the same way in both frameworks; ``transfer_weights``
 copies weights from a model in one framework to its twin in the other;
 ``summary`` prints the same layer table for both; ``count_multiply_adds``
-counts a torch model's convolution arithmetic (chapter 6).
+counts a torch model's convolution arithmetic (chapter 6); ``he_initialise``
+starts a deep plain network trained from scratch (chapter 2).
 """
 
 from .cost import count_multiply_adds
+from .init import he_initialise
 from .registry import Summary, build, count_params, names, summary
 from .transfer import transfer_weights
 
-__all__ = ["Summary", "build", "count_multiply_adds", "count_params", "names", "summary", "transfer_weights"]
+__all__ = ["Summary", "build", "count_multiply_adds", "count_params", "he_initialise", "names", "summary",
+           "transfer_weights"]
