@@ -1,4 +1,5 @@
-"""Chapter 2 (FCN): its checkers accept right answers and reject plausible wrong ones; its figures draw."""
+"""Chapter 2 (FCN): its checkers accept right answers and reject plausible wrong ones;
+its figures show what they claim to."""
 
 import numpy as np
 import pytest
@@ -155,21 +156,58 @@ def test_transposed_conv2d_matches_torch():
         assert np.allclose(viz.transposed_conv2d(x, kernel, stride, padding), expected, atol=1e-5)
 
 
-def test_figures_draw():
-    rows = [("input", 1, 1), ("conv1_1", 1, 3), ("pool1", 2, 4), ("conv2_1", 2, 8), ("pool2", 4, 10)]
+RECEPTIVE_ROWS = [("input", 1, 1), ("conv1_1", 1, 3), ("pool1", 2, 4), ("conv2_1", 2, 8), ("pool2", 4, 10)]
+
+
+def test_the_receptive_field_figure_plots_the_fields_and_strides_and_frames_what_a_unit_sees():
     image = np.random.default_rng(0).uniform(size=(32, 32, 3))
-    fig = viz.plot_receptive_field(rows, image=image, show=("pool1", "pool2"))
-    assert len(fig.axes) == 2
-    fig = viz.plot_transposed_conv(np.array([[1.0, 2.0], [0.5, 1.0]]), right_bilinear(4), stride=2, padding=1)
-    assert len(fig.axes) == 4  # three panels and a colour bar
+    fig = viz.plot_receptive_field(RECEPTIVE_ROWS, image=image, show=("pool1", "pool2"), centre=(10, 12))
+    growth, seen = fig.axes
+    fields, strides = growth.lines[:2]
+    assert fields.get_ydata().tolist() == [1, 3, 4, 8, 10] and strides.get_ydata().tolist() == [1, 1, 2, 2, 4]
+    assert [t.get_text() for t in growth.texts] == ["4", "10"]  # the fields of the layers in `show`
+    np.testing.assert_array_equal(seen.images[0].get_array(), image)
+    squares = [(p.get_xy(), p.get_width(), p.get_label()) for p in seen.patches]
+    assert squares == [((10.0, 8.0), 4.0, "pool1: 4×4"), ((7.0, 5.0), 10.0, "pool2: 10×10")]  # centred at (12, 10)
+
+
+def test_the_transposed_convolution_figure_shows_the_overlaps_and_the_cropped_sum():
+    x, kernel = np.array([[1.0, 2.0], [0.5, 1.0]]), right_bilinear(4)
+    fig = viz.plot_transposed_conv(x, kernel, stride=2, padding=1)
+    inputs, scatter, output = fig.axes[:3]
+    assert [t.get_text() for t in inputs.texts] == ["1", "2", "0.5", "1"]
+    coverage = scatter.images[0].get_array()
+    assert coverage.shape == (6, 6) and coverage[2:4, 2:4].tolist() == [[4, 4], [4, 4]] and coverage[0, 0] == 1
+    footprints = [p.get_xy() for p in scatter.patches[:4]]  # one kernel copy per input pixel, stride 2 apart
+    assert [(round(u), round(v)) for u, v in footprints] == [(0, 0), (2, 0), (0, 2), (2, 2)]
+    np.testing.assert_allclose(output.images[0].get_array(), viz.transposed_conv2d(x, kernel, 2, 1))
+    assert output.images[0].get_array().shape == (4, 4) and "1 cropped per side" in output.get_title()
+
+
+def test_the_checkerboard_figure_draws_each_output_and_its_unevenness():
     fig = viz.plot_checkerboard([("k3 s2", np.ones((3, 3)), 2, 0), ("bilinear", right_bilinear(4), 2, 1)])
-    assert "interior max/min = 1.00" in fig.axes[1].get_title()
-    assert "interior max/min = 4.00" in fig.axes[0].get_title()  # 1, 2 or 4 copies of a kernel of ones
+    uneven, even = fig.axes
+    np.testing.assert_array_equal(uneven.images[0].get_array(), viz.transposed_conv2d(np.ones((6, 6)),
+                                                                                      np.ones((3, 3)), 2))
+    assert set(np.unique(uneven.images[0].get_array()[3:-3, 3:-3])) == {1, 2, 4}  # 1, 2 or 4 copies overlap
+    assert "interior max/min = 4.00" in uneven.get_title() and "interior max/min = 1.00" in even.get_title()
+
+
+def test_compare_outlines_draws_masks_scores_and_the_true_outline_on_predictions_only():
     masks = np.zeros((2, 16, 16), np.int64)
     masks[:, 4:10, 4:10] = 1
-    fig = viz.compare_outlines(np.zeros((2, 16, 16, 3)), masks, {"a": masks, "b": np.zeros_like(masks)},
-                               viz.palette(2), ["background", "square"], scores={"a": [1, 1], "b": [0, 0]})
-    assert len(fig.axes) == 2 * 4
+    images = np.random.default_rng(2).uniform(size=(2, 16, 16, 3))
+    fig = viz.compare_outlines(images, masks, {"a": masks, "b": np.zeros_like(masks)}, viz.palette(2),
+                               ["background", "square"], scores={"a": [1, 0.5], "b": [0, 0]})
+    image, truth, a, b = fig.axes[4:8]  # the second row
+    np.testing.assert_array_equal(image.images[0].get_array(), images[1])
+    np.testing.assert_array_equal(truth.images[0].get_array(), viz.colorize_mask(masks[1], viz.palette(2)))
+    assert (b.images[0].get_array() == 0).all()
+    assert [t.get_text() for t in a.texts] == ["BF1 0.50"] and [t.get_text() for t in b.texts] == ["BF1 0.00"]
+    assert not truth.collections and len(a.collections) == len(b.collections) == 1  # the true outline
+    outline = a.collections[0].get_paths()[0].vertices  # half-way between the square's pixels and the next
+    assert outline.min(axis=0).tolist() == [3.5, 3.5] and outline.max(axis=0).tolist() == [9.5, 9.5]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["background", "square", "true outline"]
 
 
 def test_stack_prediction_left_as_the_student_stub_is_not_answered():

@@ -1,12 +1,13 @@
-"""Chapter 4 (U-Net): its checkers accept right answers and reject plausible wrong ones; its figures draw."""
+"""Chapter 4 (U-Net): its checkers accept right answers and reject plausible wrong ones;
+its figures show what they claim to."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from coursekit import exercises, viz  # noqa: E402
@@ -170,21 +171,94 @@ def test_unet_shapes_refuses_other_models():
         viz.unet_shapes(object(), 64)
 
 
-def test_figures_draw():
-    rng = np.random.default_rng(0)
-    image = rng.uniform(size=(64, 64, 1)).astype(np.float32)
-    mask = (image[..., 0] > 0.3).astype(np.int64)
-    instances, _ = ndimage.label(mask)
-    colours, classes = viz.palette(2), ("membrane", "cell")
-    viz.draw_unet(viz.unet_shapes(build("unet_valid", "torch", in_channels=1, num_classes=2, width=4), 188))
-    viz.plot_overlap_tile(image, 48, 20)
-    viz.plot_weight_map(image, instances, rng.uniform(size=(64, 64)))
-    viz.plot_elastic(image, mask, rng.normal(0, 2, size=(2, 64, 64)), colours, classes)
-    fig = viz.show_errors(image[None], mask[None], 1 - mask[None], 0, "membrane", colours, classes,
-                          crop=(slice(0, 32), slice(0, 32)))
-    assert len(fig.axes) == 3
-    viz.show_tile_seams(image, mask, 1 - mask, mask, 32, 16)
-    plt.close("all")
+def test_the_u_is_labelled_with_the_shapes_of_the_model_that_was_built():
+    shapes = viz.unet_shapes(build("unet_valid", "torch", in_channels=1, num_classes=2, width=4), 188)
+    ax = viz.draw_unet(shapes)
+    texts = [t.get_text() for t in ax.texts]
+    for level in range(4):
+        side, _, channels = shapes.encoder[level]
+        assert f"{side}²×{channels}" in texts
+    assert "4²×64" in texts and "input\n188²×1" in texts and "1×1 conv\n4²×2\n(class scores)" in texts
+    assert [t for t in texts if "crop" in t] == ["copy, crop 88 px a side", "copy, crop 40 px a side",
+                                                 "copy, crop 16 px a side", "crop 4"]
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(boxes) == 2 * 4 + 1
+    encoder_widths = [box.get_width() for box in boxes[:4]]
+    assert encoder_widths == sorted(encoder_widths) and encoder_widths[0] < encoder_widths[-1]  # more channels
+
+
+def test_the_overlap_tile_figure_mirrors_the_image_and_shows_one_tile():
+    from coursekit.data.tiling import tile_grid
+
+    image = np.random.default_rng(0).uniform(size=(64, 64, 1)).astype(np.float32)
+    left, right = viz.plot_overlap_tile(image, 48, 20, tile=1)
+    grid = tile_grid((64, 64), 48, 20)
+    padded = np.pad(np.repeat(image, 3, axis=-1), (*grid.padding, (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(left.images[0].get_array(), padded)
+    y, x = grid.positions[1]
+    np.testing.assert_array_equal(right.images[0].get_array(), padded[y:y + 48, x:x + 48])
+    frame = left.patches[0]  # the real image inside its mirrored surroundings
+    (top, _), (side, _) = grid.padding
+    assert frame.get_xy() == (side - 0.5, top - 0.5) and (frame.get_width(), frame.get_height()) == (64, 64)
+    assert len(left.patches) == 1 + len(grid.positions) + 2  # frame, output tiles, the input tile and its output
+
+
+def test_the_weight_map_figure_shows_the_weights_and_one_colour_per_instance():
+    instances = np.zeros((8, 8), np.int64)
+    instances[1:3, 1:3], instances[5:7, 4:7] = 1, 2
+    weights = np.random.default_rng(1).uniform(size=(8, 8))
+    axes = viz.plot_weight_map(np.zeros((8, 8)), instances, weights, title="weights")
+    np.testing.assert_array_equal(axes[2].images[0].get_array(), weights)
+    colours = axes[1].images[0].get_array()
+    assert (colours[instances == 0] == 0).all()
+    first, second = colours[1, 1], colours[5, 4]
+    assert (colours[instances == 1] == first).all() and (colours[instances == 2] == second).all()
+    assert first.any() and second.any() and (first != second).any()
+
+
+def test_the_elastic_figure_warps_image_grid_and_mask_alike():
+    rng = np.random.default_rng(2)
+    image = rng.uniform(size=(32, 32, 1)).astype(np.float32)
+    mask = (image[..., 0] > 0.5).astype(np.int64)
+    field = np.stack([np.full((32, 32), 2.0), np.zeros((32, 32))])  # every pixel takes the one two rows down
+    axes = viz.plot_elastic(image, mask, field, viz.palette(2), ("background", "thing"), grid_step=8)
+    original, deformed = (axes[k].images[0].get_array() for k in (0, 1))
+    np.testing.assert_allclose(deformed[:-2], original[2:], atol=1e-5)  # the picture and its grid lines
+    mask_before, mask_after = (axes[k].images[0].get_array() for k in (2, 3))
+    np.testing.assert_allclose(mask_before, viz.blend(image, mask, viz.palette(2), 0.45, skip_background=False))
+    np.testing.assert_allclose(mask_after[:-2], mask_before[2:], atol=1e-5)
+    arrows = axes[0].collections[0]
+    assert set(arrows.V.ravel().tolist()) == {2.0} and set(arrows.U.ravel().tolist()) == {0.0}
+
+
+def test_show_errors_draws_the_crop_of_truth_prediction_and_errors():
+    rng = np.random.default_rng(3)
+    image = rng.uniform(size=(1, 16, 16, 1)).astype(np.float32)
+    truth = (rng.uniform(size=(1, 16, 16)) > 0.5).astype(np.int64)
+    prediction = 1 - truth
+    crop = (slice(2, 10), slice(4, 12))
+    colours, classes = viz.palette(2), ("background", "membrane")
+    fig = viz.show_errors(image, truth, prediction, 1, "membrane", colours, classes, crop=crop, names=["slice 7"])
+    shown = [ax.images[0].get_array() for ax in fig.axes]
+    np.testing.assert_allclose(shown[0], viz.blend(image[0][crop], truth[0][crop], colours))
+    np.testing.assert_allclose(shown[1], viz.blend(image[0][crop], prediction[0][crop], colours))
+    np.testing.assert_allclose(shown[2], viz.error_image(image[0][crop], truth[0][crop], prediction[0][crop], 1))
+    assert [ax.get_title() for ax in fig.axes] == ["slice 7: truth", "slice 7: prediction",
+                                                  "slice 7: membrane: errors"]
+
+
+def test_tile_seams_are_red_where_the_tiles_disagree_with_the_whole_image():
+    image = np.zeros((32, 32, 1), np.float32)
+    whole = np.zeros((32, 32), np.int64)
+    tiled = whole.copy()
+    tiled[15:17, :] = 1  # the seam between two rows of 16² tiles
+    fig = viz.show_tile_seams(image, whole, tiled, whole, 16, 8)
+    seams, overlapped = fig.axes
+    red = np.isclose(seams.images[0].get_array(), (1.0, 0.1, 0.1)).all(axis=-1)
+    assert red.tolist() == (tiled == 1).tolist() and not np.any(overlapped.images[0].get_array())
+    assert seams.get_title() == "16² tiles, no overlap: 6.25% of pixels differ"
+    assert [line.get_ydata()[0] for line in seams.lines if line.get_ydata()[0] == line.get_ydata()[1]] == [15.5]
+    assert "0.00% of pixels differ" in overlapped.get_title()
 
 
 def test_error_image_colours_each_kind_of_error():

@@ -1,16 +1,16 @@
 """Chapter 5 (Medical image datasets): its checkers accept right answers and reject plausible wrong ones;
-its figures draw; its profile row fits the chapter's split."""
+its figures show what they claim to; its profile row fits the chapter's split."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from coursekit import exercises, viz  # noqa: E402
 from coursekit.profiles import settings_for  # noqa: E402
+from coursekit.viz.core import ERROR_COLOURS  # noqa: E402
 
 # --- answers a student might write --------------------------------------------------------
 
@@ -166,36 +166,83 @@ def test_show_volume_draws_three_planes_with_physical_aspect():
         viz.show_volume(volume[0])
 
 
-def test_plot_windows_plot_fractions_and_region_split_draw():
+def test_each_window_maps_its_range_to_black_and_white_and_outlines_the_labels():
     hu = np.linspace(-1000, 1000, 64 * 64).reshape(64, 64)
     labels = np.zeros((64, 64), np.int64)
     labels[20:40, 20:40] = 1
     fig = viz.plot_windows(hu, {"abdomen": (-100, 200), "lung": (-1000, 400)}, labels=labels,
                            colours=viz.palette(2), classes=("background", "liver"))
-    assert len(fig.axes) == 4 and "abdomen: -100 to 200 HU" in fig.axes[1].get_title()
-    fig = viz.plot_foreground_fractions(["a", "b"], [0.2, 0.001], ["disk", "synthetic"])
-    assert len(fig.axes[0].patches) >= 2
+    histogram, abdomen, lung = fig.axes[:3]
+    assert sum(bar.get_height() for bar in histogram.patches) == hu.size  # every value lies in -1100..1100
+    assert [line.get_xdata().tolist() for line in histogram.lines] == [[-100, 200], [-1000, 400]]
+    np.testing.assert_allclose(abdomen.images[0].get_array(), np.clip((hu + 100) / 300, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(lung.images[0].get_array(), np.clip((hu + 1000) / 1400, 0, 1), atol=1e-6)
+    assert abdomen.get_title() == "abdomen: -100 to 200 HU" and len(abdomen.collections) == 1  # the liver
+
+
+def test_foreground_fractions_are_bars_smallest_first_real_data_in_colour():
+    fig = viz.plot_foreground_fractions(["a", "b", "c"], [0.2, 0.001, 0.05], ["disk", "synthetic", "download"])
+    ax = fig.axes[0]
+    bars = ax.patches[:3]
+    assert [bar.get_width() for bar in bars] == [0.001, 0.05, 0.2]
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["b", "c", "a"]
+    grey, blue = (0.733, 0.733, 0.733), (0.263, 0.388, 0.847)
+    assert [tuple(np.round(bar.get_facecolor()[:3], 3)) for bar in bars] == [grey, blue, blue]
+    assert [t.get_text() for t in ax.texts] == ["0.10%", "5.00%", "20.00%"]
+
+
+def test_the_region_split_shades_the_regions_and_scores_the_validation_tiles_row_by_row():
     image = np.random.default_rng(1).uniform(size=(32, 64, 1))
     fig = viz.plot_region_split(image, slice(0, 24), slice(32, 64), tile=16, scores=[0.5, np.nan, 0.7, 0.9])
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "0.50" in texts and "–" in texts
+    ax = fig.axes[0]
+    train, val, gap = ((p.get_x() + 0.5, p.get_width()) for p in ax.patches[:3])
+    assert (train, val, gap) == ((0, 24), (32, 32), (24, 8))
+    tiles = [(p.get_x() + 0.5, p.get_y() + 0.5) for p in ax.patches[3:]]
+    assert tiles == [(32, 0), (48, 0), (32, 16), (48, 16)]
+    assert [(t.get_position(), t.get_text()) for t in ax.texts] == [((40, 8), "0.50"), ((56, 8), "–"),
+                                                                    ((40, 24), "0.70"), ((56, 24), "0.90")]
 
 
-def test_plot_tile_scores_field_of_view_and_instances_draw():
+def test_tile_scores_are_dots_at_their_foreground_and_the_pooled_dice_a_line():
     fig = viz.plot_tile_scores([0.1, 0.2, 0.0], {"a": [0.5, 0.9, np.nan]}, {"a": 0.8})
-    assert "pooled 0.800" in [t.get_text().strip() for t in fig.axes[0].texts]
+    ax = fig.axes[0]
+    assert ax.collections[0].get_offsets().tolist() == [[0.1, 0.5], [0.2, 0.9]]  # the undefined tile left out
+    assert list(ax.lines[0].get_ydata()) == [0.8, 0.8]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a: mean over tiles 0.700"]
+    assert "pooled 0.800" in [t.get_text().strip() for t in ax.texts]
+
+
+def test_the_field_of_view_figure_colours_each_error_and_zooms_on_the_rim():
     size = 40
     yy, xx = np.mgrid[0:size, 0:size]
     fov = np.hypot(yy - size / 2, xx - size / 2) < 15
     truth = ((xx == 20) & fov).astype(np.int64)
-    fig = viz.plot_field_of_view(np.zeros((size, size, 3)), truth, truth, fov, zoom=10)
-    assert len(fig.axes) == 4
+    prediction = (((xx == 20) & (yy < 20)) | (xx == 30)).astype(np.int64)  # half found, a line outside too
+    fig = viz.plot_field_of_view(np.zeros((size, size, 3)), truth, prediction, fov, zoom=10)
+    _, field, errors, zoom = fig.axes
+    np.testing.assert_array_equal(field.images[0].get_array(), fov)
+    shown = errors.images[0].get_array()
+    found, missed, false = ERROR_COLOURS.values()
+    assert (shown[(xx == 20) & (yy < 20) & fov] == found).all()
+    assert (shown[(xx == 20) & (yy >= 20) & fov] == missed).all()
+    assert (shown[xx == 30] == false).all() and (shown[(xx != 20) & (xx != 30)] == 0).all()
+    rim_row, rim_col = 20, np.nonzero(fov)[1].max()  # where the field of view reaches the right side
+    np.testing.assert_array_equal(zoom.images[0].get_array(), shown[rim_row - 5:rim_row + 5, rim_col - 5:rim_col + 5])
+    assert errors.patches[0].get_xy() == (rim_col - 5 - 0.5, rim_row - 5 - 0.5)
+
+
+def test_touching_nuclei_merged_into_one_object_are_red_with_white_true_outlines():
+    size = 20
     instances = np.zeros((size, size), np.int64)
     instances[5:10, 5:10], instances[5:10, 10:15] = 1, 2
-    predicted = (instances > 0).astype(np.int64)
-    fig = viz.plot_instances(np.zeros((size, size)), instances, predicted, merged=[1])
-    assert len(fig.axes) == 2
-    plt.close("all")
+    predicted = (instances > 0).astype(np.int64)  # one component over both nuclei
+    fig = viz.plot_instances(np.zeros((size, size)), instances, predicted, merged=[1], title="merged")
+    truth, objects = (ax.images[0].get_array() for ax in fig.axes)
+    white = (truth == 1).all(axis=-1)
+    assert white[5, 5] and white[7, 9] and white[7, 10] and not white[7, 7]  # the shared border is outlined
+    assert (truth[~white] == 0).all() and (objects[white] == 1).all()
+    assert objects[7, 7].tolist() == [1.0, 0.15, 0.15] and (objects[instances == 0] == 0).all()
+    assert fig._suptitle.get_text() == "merged"
 
 
 # --- the profile row -------------------------------------------------------------------------

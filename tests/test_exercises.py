@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from coursekit import exercises
+from coursekit.exercises.core import run_cases
 
 
 def good_one_hot(mask, num_classes):
@@ -92,3 +93,79 @@ def test_every_checker_says_a_stub_is_not_answered(name):
         except Exception as error:  # noqa: BLE001 - any other error is a checker that cannot handle a stub
             messages.append(f"{type(error).__name__}: {error}")
     assert any("not answered yet" in m for m in messages), messages
+
+
+FUNCTION_CHECKERS = [n for n in exercises.__all__ if n.startswith("check_")
+                     and next(iter(inspect.signature(getattr(exercises, n)).parameters)).startswith("student")]
+
+
+def test_the_function_checkers_are_the_ones_expected():
+    assert {"check_one_hot", "check_warp_pair", "check_valid_output_size", "check_vgg_segnet_fix",
+            "check_split_tiles", "check_max_pool_with_indices"} <= set(FUNCTION_CHECKERS)
+
+
+@pytest.mark.parametrize("name", FUNCTION_CHECKERS)
+def test_every_function_checker_wraps_a_crash_naming_the_case_and_chaining_it(name):
+    def crashes(*args):
+        raise ValueError("a bug of the student's")
+
+    with pytest.raises(exercises.ExerciseFailed, match=r"hidden case 1 of \d+ raised ValueError: a bug") as failure:
+        getattr(exercises, name)(crashes)
+    assert "input:" in str(failure.value)
+    assert isinstance(failure.value.__cause__, ValueError)
+
+
+def test_a_compare_hooks_reason_heads_the_report_and_its_details_follow_the_input():
+    def compare(expected, got, case):
+        return None if got == expected else "off by one\nexpected: the sum\ngot: something else"
+
+    with pytest.raises(exercises.ExerciseFailed) as failure:
+        run_cases("add", lambda a, b: a + b + (a == 2), [(1, 1), (2, 3)], lambda a, b: a + b, compare=compare,
+                  names=("a", "b"), show_values=False)
+    assert str(failure.value).splitlines() == ["add: hidden case 2 of 2 is wrong: off by one", "input:",
+                                               "  a: 2", "  b: 3", "expected: the sum", "got: something else"]
+
+
+def test_the_default_comparison_shows_expected_and_got_and_passes_close_answers():
+    assert run_cases("half", lambda x: x / 2 + 1e-9, [(np.arange(3.0),)], lambda x: x / 2).cases == 1
+    with pytest.raises(exercises.ExerciseFailed) as failure:
+        run_cases("half", lambda x: x / 2, [(np.arange(3.0),)], lambda x: x / 3)
+    report = str(failure.value)
+    assert report.startswith("half: hidden case 1 of 1 is wrong.\ninput:\n  argument 1: array of shape (3,)")
+    assert "expected: array of shape (3,), dtype float64:\n[0.     0.3333 0.6667]" in report
+    assert report.endswith("got: array of shape (3,), dtype float64:\n[0.  0.5 1. ]")
+
+
+def test_an_answer_of_the_wrong_kind_is_wrong_not_a_crash_of_the_checker():
+    with pytest.raises(exercises.ExerciseFailed, match="hidden case 1 of .* is wrong"):
+        exercises.check_max_unpool(lambda *args: "a string")
+
+
+def test_a_comparison_that_chokes_on_the_answer_reports_it_as_wrong():
+    def compare(expected, got, case):
+        raise TypeError("unsupported operand")
+
+    with pytest.raises(exercises.ExerciseFailed, match="cannot be compared .*TypeError: unsupported operand"):
+        run_cases("x", lambda: 1, [()], lambda: 1, compare=compare)
+
+
+def test_an_answer_that_writes_into_its_input_changes_neither_the_case_nor_the_report():
+    case = np.array([1.0, 2.0])
+
+    def zeroes_its_input(x):
+        x[:] = 0
+        return 0.0
+
+    with pytest.raises(exercises.ExerciseFailed, match=r"\[1\. 2\.\]\nexpected: 3.0"):
+        run_cases("total", zeroes_its_input, [(case,)], lambda x: float(x.sum()))
+    assert case.tolist() == [1.0, 2.0]
+
+
+def test_a_pair_returned_by_pooling_names_the_wrong_half():
+    def values_right_indices_zero(x):
+        height, width = x.shape
+        values = x.reshape(height // 2, 2, width // 2, 2).max(axis=(1, 3))
+        return values, np.zeros_like(values, dtype=np.int64)
+
+    with pytest.raises(exercises.ExerciseFailed, match="is wrong: the indices are not right"):
+        exercises.check_max_pool_with_indices(values_right_indices_zero)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from coursekit.models import build, count_params, transfer_weights
-from coursekit.models.unet_sizes import input_size_for, output_size_for, skip_crop
+from coursekit.models.unet_sizes import input_size_for, output_size_for, skip_crop, stage_names
 
 
 def conv(in_channels, out_channels, kernel=3, bias=True):
@@ -193,3 +193,41 @@ def test_transfer_weights_makes_the_twins_compute_the_same_function(name, size, 
     out_k = np.asarray(k(x, training=False))
     assert np.abs(out_t).max() > 0
     np.testing.assert_allclose(out_t, out_k, atol=1e-4)
+
+
+# --- stages --------------------------------------------------------------------------
+
+
+def test_stage_names_run_down_the_contracting_path_and_up_the_expanding_one():
+    assert stage_names(2) == ("encoder_0", "encoder_1", "bottom", "decoder_1_up", "decoder_1", "decoder_0_up",
+                              "decoder_0", "classifier")
+
+
+@pytest.mark.parametrize("name, size, depth", [("unet", 32, 3), ("unet_bn", 32, 2), ("unet_valid", 140, 3)])
+def test_the_twins_stages_have_the_same_names_and_compute_the_same_maps(name, size, depth):
+    import keras
+
+    config = dict(in_channels=2, num_classes=3, base_width=4, depth=depth)
+    t, k = build(name, "torch", **config).eval(), build(name, "keras", **config)
+    transfer_weights(t, k)
+    assert t.depth == k.depth == depth
+    assert tuple(t.stages) == tuple(k.stages) == stage_names(depth)
+    x = np.random.default_rng(1).normal(size=(1, size, size, 2)).astype(np.float32)
+    maps = {}
+    hooks = [module.register_forward_hook(lambda m, i, out, key=key: maps.__setitem__(key, out.detach().numpy()))
+             for key, module in t.stages.items()]
+    t(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+    for hook in hooks:
+        hook.remove()
+    keras_maps = keras.Model(k.inputs, [layer.output for layer in k.stages.values()])([x], training=False)
+    for stage, keras_map in zip(k.stages, keras_maps):
+        np.testing.assert_allclose(maps[stage].transpose(0, 2, 3, 1), np.asarray(keras_map), atol=1e-4,
+                                   err_msg=stage)
+
+
+def test_a_keras_stage_is_the_map_the_next_layer_takes_and_the_stages_are_read_only():
+    k = build("unet", "keras", in_channels=1, num_classes=2, base_width=4)  # dropout ends the deepest level
+    assert k.stages["encoder_3"].output is k.get_layer("encoder_3_pool").input  # the skip, after the dropout
+    assert k.stages["classifier"].output is k.output
+    with pytest.raises(TypeError):
+        k.stages["bottom"] = k.get_layer("classifier")

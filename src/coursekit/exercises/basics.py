@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Passed, _check
+from .core import Passed, run_cases
 
 __all__ = ["check_class_iou", "check_one_hot", "check_soft_dice"]
 
@@ -23,7 +23,7 @@ def check_one_hot(student_fn) -> Passed:
     def reference(mask, num_classes):
         return (np.asarray(mask)[..., None] == np.arange(num_classes)).astype(np.float32)
 
-    return _check("one_hot", student_fn, cases, reference)
+    return run_cases("one_hot", student_fn, cases, reference, names=("mask", "num_classes"))
 
 
 def _reference_iou(target, prediction, cls):
@@ -43,7 +43,7 @@ def check_class_iou(student_fn) -> Passed:
              (np.array([[2, 2], [0, 0]]), np.array([[0, 0], [0, 0]]), 2)]   # missed entirely
     for t, p in zip(_label_images(rng, 4, 3), _label_images(rng, 4, 3)):
         cases.append((t, p, int(rng.integers(0, 3))))
-    return _check("class_iou", student_fn, cases, _reference_iou)
+    return run_cases("class_iou", student_fn, cases, _reference_iou, names=("target", "prediction", "cls"))
 
 
 def check_soft_dice(student_fn) -> Passed:
@@ -63,4 +63,4 @@ def check_soft_dice(student_fn) -> Passed:
     def reference(probs, target, smooth=1.0):
         return float((2 * (probs * target).sum() + smooth) / (probs.sum() + target.sum() + smooth))
 
-    return _check("soft_dice", student_fn, cases, reference)
+    return run_cases("soft_dice", student_fn, cases, reference, names=("probs", "target", "smooth"))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, _check, check_answered
+from .core import ExerciseFailed, Passed, check_answered, run_cases
 
 __all__ = ["check_epochs_for_budget", "check_fewest_multiply_adds", "check_pareto_front"]
 
@@ -41,7 +41,7 @@ def check_pareto_front(student_fn) -> Passed:
         (np.array([0.012, 0.034, 0.051, 0.020, 0.048]), np.array([0.62, 0.78, 0.77, 0.70, 0.80])),
         (np.array([7.0]), np.array([0.3])),
     ]
-    return _check("pareto_front", student_fn, cases, _pareto_front)
+    return run_cases("pareto_front", student_fn, cases, _pareto_front, names=("costs", "qualities"))
 
 
 def _epochs_for_budget(budget, first_epoch, per_epoch) -> int:
@@ -59,7 +59,8 @@ def check_epochs_for_budget(student_fn) -> Passed:
     """
     cases = [(60.0, 10.0, 5.0), (100.0, 4.0, 8.0), (9.5, 10.0, 2.0), (10.0, 10.0, 2.0), (12.0, 10.0, 2.0),
              (13.9, 10.0, 2.0), (300.0, 2.5, 0.5), (45.0, 20.0, 30.0), (1.0, 0.25, 0.25)]
-    return _check("epochs_for_budget", student_fn, cases, _epochs_for_budget)
+    return run_cases("epochs_for_budget", student_fn, cases, _epochs_for_budget,
+                     names=("budget", "first_epoch", "per_epoch"))
 
 
 def check_fewest_multiply_adds(answer, width: int, size: int = 512) -> Passed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, _check, check_answered
+from .core import ExerciseFailed, Passed, check_answered, run_cases
 
 __all__ = ["PREDICTION_STACK", "check_bilinear_kernel", "check_linear_to_conv", "check_stack_prediction",
            "check_transposed_output_size"]
@@ -26,7 +26,7 @@ def check_bilinear_kernel(student_fn) -> Passed:
         taps = 1 - np.abs(np.arange(size) - (size - 1) / 2) / factor
         return np.outer(taps, taps)
 
-    return _check("bilinear_kernel", student_fn, cases, reference)
+    return run_cases("bilinear_kernel", student_fn, cases, reference, names=("size",))
 
 
 def check_transposed_output_size(student_fn) -> Passed:
@@ -44,7 +44,8 @@ def check_transposed_output_size(student_fn) -> Passed:
     def reference(size, kernel, stride, padding, output_padding):
         return float((size - 1) * stride - 2 * padding + kernel + output_padding)
 
-    return _check("transposed_output_size", student_fn, cases, reference, tol=0)
+    return run_cases("transposed_output_size", student_fn, cases, reference, tol=0,
+                     names=("size", "kernel", "stride", "padding", "output_padding"))
 
 
 def check_linear_to_conv(student_fn) -> Passed:
@@ -65,7 +66,7 @@ def check_linear_to_conv(student_fn) -> Passed:
     def reference(weight, channels, size):
         return weight.reshape(weight.shape[0], channels, size, size)
 
-    return _check("linear_to_conv", student_fn, cases, reference)
+    return run_cases("linear_to_conv", student_fn, cases, reference, names=("weight", "channels", "size"))
 
 
 # The stack of the exercise "predict a shape": (kind, out_channels, kernel, stride, padding) per layer,

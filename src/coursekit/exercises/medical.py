@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, _check, _describe, check_answered
+from .core import ExerciseFailed, Passed, _describe, check_answered, run_cases
 
 __all__ = ["check_ct_window", "check_dice_per_image_and_pooled", "check_slice_batch_shapes", "check_split_tiles"]
 
@@ -32,7 +32,7 @@ def check_ct_window(student_fn) -> Passed:
     for _ in range(3):
         cases.append((rng.uniform(-1024, 1500, size=(4, 5)), float(rng.uniform(-500, 400)),
                       float(rng.uniform(80, 2000))))
-    return _check("ct_window", student_fn, cases, _reference_window)
+    return run_cases("ct_window", student_fn, cases, _reference_window, names=("hu", "level", "width"))
 
 
 # ---------------------------------------------------------------- Dice per image and pooled
@@ -73,7 +73,8 @@ def check_dice_per_image_and_pooled(student_fn) -> Passed:
         targets[0] = 0
         predictions[0] = 0  # always one image with nothing to find and nothing found
         cases.append((targets, predictions))
-    return _check("dice_per_image_and_pooled", student_fn, cases, _reference_dice_pair)
+    return run_cases("dice_per_image_and_pooled", student_fn, cases, _reference_dice_pair,
+                     names=("targets", "predictions"))
 
 
 # ---------------------------------------------------------------- predict the shapes
@@ -141,13 +142,12 @@ def _reference_split(height, width, tile, stride, val_fraction):
     return train, val
 
 
-def _corners(value, what: str, shown: str) -> set[tuple[int, int]]:
+def _corners(value) -> set[tuple[int, int]] | None:
+    """The ``(top, left)`` pairs of a student's list, or None when it is not such a list."""
     try:
-        corners = {(int(top), int(left)) for top, left in value}
+        return {(int(top), int(left)) for top, left in value}
     except (TypeError, ValueError):
-        raise ExerciseFailed(f"split_tiles: the {what} tiles must be a list of (top, left) pairs, got "
-                             f"{_describe(value)}\ninput:\n{shown}") from None
-    return corners
+        return None
 
 
 def _coverage(corners, shape, tile) -> np.ndarray:
@@ -165,39 +165,34 @@ def check_split_tiles(student_fn) -> Passed:
     inside it, training tiles outside it, and each region is tiled from its own left edge with
     the given stride, so that no pixel is in both a training and a validation tile.
     """
-    for number, (height, width, tile, stride, fraction) in enumerate(_SPLIT_CASES, 1):
-        shown = (f"  height {height}, width {width}, tile {tile}, stride {stride}, val_fraction {fraction}")
-        try:
-            answer = student_fn(height, width, tile, stride, fraction)
-        except NotImplementedError:
-            raise ExerciseFailed("split_tiles: not answered yet (the function raises NotImplementedError)") from None
-        except Exception as err:
-            raise ExerciseFailed(f"split_tiles: hidden case {number} of {len(_SPLIT_CASES)} raised "
-                                 f"{type(err).__name__}: {err}\ninput:\n{shown}") from err
-        try:
-            train_answer, val_answer = answer
-        except (TypeError, ValueError):
-            raise ExerciseFailed(f"split_tiles: return a pair (train, val), got {_describe(answer)}\n"
-                                 f"input:\n{shown}") from None
-        train, val = _corners(train_answer, "training", shown), _corners(val_answer, "validation", shown)
-        for top, left in train | val:
-            if top < 0 or left < 0 or top + tile > height or left + tile > width:
-                raise ExerciseFailed(f"split_tiles: hidden case {number}: the tile at ({top}, {left}) reaches "
-                                     f"outside the image\ninput:\n{shown}")
-        shared = _coverage(train, (height, width), tile) & _coverage(val, (height, width), tile)
-        if shared.any():
-            ys, xs = np.nonzero(shared)
-            raise ExerciseFailed(f"split_tiles: hidden case {number}: {int(shared.sum())} pixels are in a training "
-                                 f"tile and in a validation tile (the first at row {ys[0]}, column {xs[0]}): the "
-                                 f"leak is still there\ninput:\n{shown}\nexpected: no shared pixel\n"
-                                 f"got: {int(shared.sum())} shared pixels")
-        expected_train, expected_val = (set(c) for c in _reference_split(height, width, tile, stride, fraction))
-        for what, expected, got in (("training", expected_train, train), ("validation", expected_val, val)):
-            if got != expected:
-                missing, extra = sorted(expected - got), sorted(got - expected)
-                among = f", among them {missing[:3]}" if missing else ""
-                unexpected = f", among them {extra[:3]} not expected" if extra else ""
-                raise ExerciseFailed(f"split_tiles: hidden case {number}: the {what} tiles are not the expected "
-                                     f"ones\ninput:\n{shown}\nexpected: {len(expected)} tiles{among}\n"
-                                     f"got: {len(got)} tiles{unexpected}")
-    return Passed("split_tiles", len(_SPLIT_CASES))
+    return run_cases("split_tiles", student_fn, _SPLIT_CASES, _reference_split, compare=_compare_split,
+                     names=("height", "width", "tile", "stride", "val_fraction"), show_values=False)
+
+
+def _compare_split(expected, answer, case) -> str | None:
+    height, width, tile, _, _ = case
+    try:
+        train_answer, val_answer = answer
+    except (TypeError, ValueError):
+        return f"return a pair (train, val), got {_describe(answer)}"
+    train, val = _corners(train_answer), _corners(val_answer)
+    for what, corners, given in (("training", train, train_answer), ("validation", val, val_answer)):
+        if corners is None:
+            return f"the {what} tiles must be a list of (top, left) pairs, got {_describe(given)}"
+    for top, left in sorted(train | val):
+        if top < 0 or left < 0 or top + tile > height or left + tile > width:
+            return f"the tile at ({top}, {left}) reaches outside the image"
+    shared = _coverage(train, (height, width), tile) & _coverage(val, (height, width), tile)
+    if shared.any():
+        ys, xs = np.nonzero(shared)
+        return (f"{int(shared.sum())} pixels are in a training tile and in a validation tile (the first at row "
+                f"{ys[0]}, column {xs[0]}): the leak is still there\nexpected: no shared pixel\n"
+                f"got: {int(shared.sum())} shared pixels")
+    for what, right, got in (("training", set(expected[0]), train), ("validation", set(expected[1]), val)):
+        if got != right:
+            missing, extra = sorted(right - got), sorted(got - right)
+            among = f", among them {missing[:3]}" if missing else ""
+            unexpected = f", among them {extra[:3]} not expected" if extra else ""
+            return (f"the {what} tiles are not the expected ones\nexpected: {len(right)} tiles{among}\n"
+                    f"got: {len(got)} tiles{unexpected}")
+    return None

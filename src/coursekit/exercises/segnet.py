@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, _check, check_answered
+from .core import ExerciseFailed, Passed, _same, check_answered, run_cases
 
 __all__ = ["check_max_pool_with_indices", "check_max_unpool", "check_segnet_shapes", "check_vgg_segnet_fix"]
 
@@ -40,22 +40,15 @@ def check_max_pool_with_indices(student_fn) -> Passed:
     rng = np.random.default_rng(303)
     cases = [(m,) for m in _feature_maps(rng, _SHAPES)]
     cases.insert(0, (np.array([[1.0, 6, 2, 1], [3, 2, 0, 4], [5, 1, 7, 3], [2, 0, 1, 8]]),))
+    return run_cases("max_pool_with_indices", student_fn, cases, _reference_pool, compare=_compare_pool,
+                     names=("x",))
 
-    def pair(*args):  # one array holding both answers, so the report shows both
-        values, indices = _reference_pool(*args)
-        return np.stack([values, indices.astype(np.float64)])
 
-    def student_pair(x):
-        got = student_fn(x)
-        if not (isinstance(got, tuple) and len(got) == 2):
-            raise ExerciseFailed("max_pool_with_indices must return a pair (values, indices), "
-                                 f"got {type(got).__name__}")
-        values, indices = (np.asarray(g) for g in got)
-        if values.shape != indices.shape:
-            return np.asarray([values.ravel(), indices.ravel()], dtype=object)
-        return np.stack([values, indices.astype(np.float64)])
-
-    return _check("max_pool_with_indices (values stacked over indices)", student_pair, cases, pair)
+def _compare_pool(expected, got, case) -> str | None:
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        return f"return a pair (values, indices), got {type(got).__name__}"
+    wrong = [what for what, e, g in zip(("values", "indices"), expected, got) if not _same(e, g, 1e-6)]
+    return f"the {' and the '.join(wrong)} are not right" if wrong else None
 
 
 def check_max_unpool(student_fn) -> Passed:
@@ -80,7 +73,7 @@ def check_max_unpool(student_fn) -> Passed:
         out.flat[np.asarray(indices).ravel()] = np.asarray(values).ravel()
         return out
 
-    return _check("max_unpool", student_fn, cases, reference)
+    return run_cases("max_unpool", student_fn, cases, reference, names=("values", "indices", "shape"))
 
 
 # --- Predict a shape ------------------------------------------------------------------
@@ -160,25 +153,31 @@ def check_vgg_segnet_fix(student_builder) -> Passed:
     convolution at the same resolution as ``coursekit``'s VGG-SegNet: a model
     resized to the right size only at the end does not pass.
     """
-    from ..models import build, count_params
+    from ..models import build
 
-    for number, (input_shape, n_classes, width) in enumerate(_FIX_CASES, 1):
-        case = f"case {number} of {len(_FIX_CASES)}: input_shape={input_shape}, n_classes={n_classes}, width={width}"
-        try:
-            model = student_builder(input_shape, n_classes, width)
-        except NotImplementedError:
-            raise ExerciseFailed("vgg_segnet fix: not answered yet (the builder raises NotImplementedError)") from None
-        reference = build("vgg_segnet", "keras", in_channels=input_shape[2], num_classes=n_classes,
-                          width=width, input_size=input_shape[:2])
-        got_shape = tuple(model.output.shape[1:])
-        if got_shape != (*input_shape[:2], n_classes):
-            raise ExerciseFailed(f"vgg_segnet fix, {case}: the output is {'×'.join(map(str, got_shape))}, "
-                                 f"expected {input_shape[0]}×{input_shape[1]}×{n_classes}")
-        got_params, expected_params = count_params(model, False), count_params(reference, False)
-        if got_params != expected_params:
-            raise ExerciseFailed(f"vgg_segnet fix, {case}: {got_params:,} parameters, expected {expected_params:,} "
-                                 "(the fix should not add or remove weights)")
-        if _conv_output_shapes(model) != _conv_output_shapes(reference):
-            raise ExerciseFailed(f"vgg_segnet fix, {case}: the output has the right size, but some convolutions "
-                                 "run at the wrong resolution (is the size repaired only at the end?)")
-    return Passed("vgg_segnet fix", len(_FIX_CASES))
+    def reference(input_shape, n_classes, width):
+        return build("vgg_segnet", "keras", in_channels=input_shape[2], num_classes=n_classes, width=width,
+                     input_size=input_shape[:2])
+
+    return run_cases("vgg_segnet fix", student_builder, _FIX_CASES, reference, compare=_compare_segnet_fix,
+                     names=("input_shape", "n_classes", "width"), show_values=False)
+
+
+def _compare_segnet_fix(reference, model, case) -> str | None:
+    from ..models import count_params
+
+    input_shape, n_classes, _ = case
+    if not hasattr(model, "output"):
+        return f"the builder must return a Keras model, got {type(model).__name__}"
+    got_shape = tuple(model.output.shape[1:])
+    if got_shape != (*input_shape[:2], n_classes):
+        return (f"the output is {'×'.join(map(str, got_shape))}, "
+                f"expected {input_shape[0]}×{input_shape[1]}×{n_classes}")
+    got_params, expected_params = count_params(model, False), count_params(reference, False)
+    if got_params != expected_params:
+        return (f"{got_params:,} parameters, expected {expected_params:,} "
+                "(the fix should not add or remove weights)")
+    if _conv_output_shapes(model) != _conv_output_shapes(reference):
+        return ("the output has the right size, but some convolutions run at the wrong resolution "
+                "(is the size repaired only at the end?)")
+    return None

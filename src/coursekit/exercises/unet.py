@@ -7,7 +7,7 @@ import numpy as np
 from ..data.transforms import upsample_displacements, warp
 from ..losses import unet_weight_map
 from ..models.unet_sizes import _output_size_or_none
-from .core import ExerciseFailed, Passed, _check, check_answered
+from .core import ExerciseFailed, Passed, _same, check_answered, run_cases
 
 __all__ = ["check_border_weights", "check_valid_output_size", "check_valid_unet_shapes", "check_warp_pair"]
 
@@ -22,20 +22,15 @@ def check_valid_output_size(student_fn) -> Passed:
     """
     cases = [(572, 4), (188, 4), (508, 4), (700, 4), (573, 4), (570, 4), (124, 3), (92, 2), (60, 2),
              (30, 1), (16, 1), (140, 4), (1000, 3), (17, 1)]
-    for number, (input_size, depth) in enumerate(cases, 1):
-        expected = _output_size_or_none(input_size, depth)
-        try:
-            got = student_fn(input_size, depth)
-        except NotImplementedError:
-            raise ExerciseFailed("valid_output_size: not answered yet (the function raises NotImplementedError)") \
-                from None
-        same = got is None if expected is None else (got is not None and not isinstance(got, bool)
-                                                     and float(got) == expected)
-        if not same:
-            raise ExerciseFailed(f"valid_output_size: hidden case {number} of {len(cases)} is wrong.\n"
-                                 f"input: input_size={input_size}, depth={depth}\n"
-                                 f"expected: {expected!r}\ngot: {got!r}")
-    return Passed("valid_output_size", len(cases))
+    return run_cases("valid_output_size", student_fn, cases, _output_size_or_none, compare=_same_size_or_none,
+                     names=("input_size", "depth"))
+
+
+def _same_size_or_none(expected, got, case) -> str | None:
+    if expected is None:
+        return None if got is None else ""
+    right = got is not None and not isinstance(got, bool) and float(got) == expected
+    return None if right else ""
 
 
 # The predict-a-shape exercise: the paper's network (depth 4, base width 64, one input
@@ -111,29 +106,24 @@ def check_warp_pair(student_fn) -> Passed:
     moves rows and ``field[1]`` columns, mirroring at the borders; the image is
     clipped to its own range.  The same as :func:`coursekit.data.transforms.warp`.
     """
-    cases = _warp_cases()
+    return run_cases("warp_pair", student_fn, _warp_cases(), warp, compare=_compare_warp,
+                     names=("image", "mask", "field"))
 
-    def image_of(image, mask, field):
-        return warp(image, mask, field)[0]
 
-    def mask_of(image, mask, field):
-        return warp(image, mask, field)[1]
-
-    def student_image(image, mask, field):
-        return np.asarray(student_fn(image, mask, field)[0])
-
-    def student_mask(image, mask, field):
-        got = np.asarray(student_fn(image, mask, field)[1])
-        invented = sorted(set(np.unique(got).tolist()) - set(np.unique(mask).tolist()))
-        if invented:
-            raise ExerciseFailed(f"warp_pair: the warped mask holds labels {invented} that the mask never had "
-                                 f"(it held {sorted(np.unique(mask).tolist())}); interpolating class indices "
-                                 "invents classes")
-        return got
-
-    _check("warp_pair (mask)", student_mask, cases, mask_of)
-    _check("warp_pair (image)", student_image, cases, image_of, tol=1e-4)
-    return Passed("warp_pair", len(cases))
+def _compare_warp(expected, got, case) -> str | None:
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        return f"return a pair (image, mask), got {type(got).__name__}"
+    image, mask = (np.asarray(g) for g in got)
+    held = sorted(np.unique(case[1]).tolist())
+    invented = sorted(set(np.unique(mask).tolist()) - set(held))
+    if invented:
+        return (f"the warped mask holds labels {invented} that the mask never had (it held {held}); "
+                "interpolating class indices invents classes")
+    if not _same(expected[1], mask, 1e-6):
+        return "the warped mask is not right"
+    if not _same(expected[0], image, 1e-4):
+        return "the warped image is not right"
+    return None
 
 
 def _instance_cases():
@@ -165,4 +155,5 @@ def check_border_weights(student_fn) -> Passed:
     def reference(instances, w0, sigma):
         return unet_weight_map(instances, w0=w0, sigma=sigma, class_weights=(0.0, 0.0))
 
-    return _check("border_weights", student_fn, _instance_cases(), reference, tol=1e-4)
+    return run_cases("border_weights", student_fn, _instance_cases(), reference, tol=1e-4,
+                     names=("instances", "w0", "sigma"))

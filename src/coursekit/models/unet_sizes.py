@@ -14,6 +14,22 @@ def widths(base_width: int, depth: int) -> list[int]:
     return [base_width * 2 ** level for level in range(depth + 1)]
 
 
+def stage_names(depth: int) -> tuple[str, ...]:
+    """The stages of a U-Net of ``depth`` levels, in the order one forward pass runs them (chapter 4).
+
+    ``encoder_{l}`` is contracting level ``l``'s output, the map its skip
+    copies; ``bottom`` the deepest level; ``decoder_{l}_up`` the up-sampled map
+    that expanding level ``l`` concatenates with the (cropped) skip;
+    ``decoder_{l}`` that level's output; ``classifier`` the class scores.
+    Both twins expose them under these names as ``model.stages`` (with
+    ``model.depth``): the PyTorch U-Net maps each to its module, the Keras
+    U-Net to the layer whose output the stage is.  ``viz.unet_shapes`` reads
+    the shapes of the U-Net figure from them.
+    """
+    expanding = [name for level in reversed(range(depth)) for name in (f"decoder_{level}_up", f"decoder_{level}")]
+    return (*[f"encoder_{level}" for level in range(depth)], "bottom", *expanding, "classifier")
+
+
 # --- Sizes of the unpadded U-Net ------------------------------------------------
 #
 # Every 3×3 valid convolution takes 2 pixels off a side, so a level's two

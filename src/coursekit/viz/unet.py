@@ -60,13 +60,8 @@ def _torch_shapes(model, height: int, width: int, in_channels: int) -> UNetShape
     from ..models.registry import probe_forward
 
     recorded: dict[str, tuple[int, ...]] = {}
-    modules = {"bottom": model.bottom, "classifier": model.classifier}
-    for level in range(model.depth):
-        modules[f"encoder{level}"] = model.encoder[level]
-        modules[f"up{level}"] = model.decoder[level].up
-        modules[f"decoder{level}"] = model.decoder[level]
     hooks = [module.register_forward_hook(lambda m, i, out, key=key: recorded.__setitem__(key, tuple(out.shape)))
-             for key, module in modules.items()]
+             for key, module in model.stages.items()]
     probe_forward(model, hooks, in_channels, height, width)
     hwc = {key: (shape[2], shape[3], shape[1]) for key, shape in recorded.items()}
     return _shapes(getattr(model, "name", "unet"), (height, width, in_channels), hwc, model.depth)
@@ -75,49 +70,44 @@ def _torch_shapes(model, height: int, width: int, in_channels: int) -> UNetShape
 def _keras_shapes(model, height: int, width: int, in_channels: int) -> UNetShapes:
     import keras
 
-    names = {layer.name for layer in model.layers}
-    depth = sum(1 for level in range(16) if f"encoder_{level}_pool" in names)
-    layer_of = {"bottom": "bottom_1_conv", "classifier": "classifier"}
-    for level in range(depth):
-        layer_of[f"encoder{level}"] = f"encoder_{level}_1_conv"
-        layer_of[f"up{level}"] = f"decoder_{level}_up_conv"
-        layer_of[f"decoder{level}"] = f"decoder_{level}_convs_1_conv"
-    missing = sorted(set(layer_of.values()) - names)
-    if missing:
-        raise ValueError(f"{model.name}: not a coursekit U-Net (no layer {missing[0]!r})")
-    outputs = [model.get_layer(name).output for name in layer_of.values()]
+    outputs = [layer.output for layer in model.stages.values()]
     if tuple(model.inputs[0].shape[1:]) != (height, width, in_channels):
         # built for any size: run zeros of this size through the layers (a model built with
         # input_size=(height, width) knows every shape already, and costs nothing)
         probe = keras.Model(model.inputs, outputs)
         outputs = probe([np.zeros((1, height, width, in_channels), np.float32)], training=False)
-    hwc = {key: tuple(int(d) for d in out.shape[1:]) for key, out in zip(layer_of, outputs)}
-    return _shapes(model.name, (height, width, in_channels), hwc, depth)
+    hwc = {key: tuple(int(d) for d in out.shape[1:]) for key, out in zip(model.stages, outputs)}
+    return _shapes(model.name, (height, width, in_channels), hwc, model.depth)
 
 
 def _shapes(name, input_shape, hwc, depth) -> UNetShapes:
-    return UNetShapes(name=name, input=tuple(input_shape),
-                      encoder=tuple(hwc[f"encoder{level}"] for level in range(depth)), bottom=hwc["bottom"],
-                      up=tuple(hwc[f"up{level}"] for level in range(depth)),
-                      decoder=tuple(hwc[f"decoder{level}"] for level in range(depth)), output=hwc["classifier"])
+    def levels(stage: str) -> tuple[Shape, ...]:
+        return tuple(hwc[stage.format(level=level)] for level in range(depth))
+
+    return UNetShapes(name=name, input=tuple(input_shape), encoder=levels("encoder_{level}"), bottom=hwc["bottom"],
+                      up=levels("decoder_{level}_up"), decoder=levels("decoder_{level}"), output=hwc["classifier"])
 
 
 def unet_shapes(model, input_size, in_channels: int | None = None) -> UNetShapes:
     """Run ``model`` (a coursekit ``unet``, ``unet_bn`` or ``unet_valid``) on zeros and record its shapes.
 
     ``input_size`` is an int or (height, width); ``in_channels`` defaults to
-    what the model takes.  Works for the PyTorch and the Keras twins alike.
+    what the model takes.  Works for the PyTorch and the Keras twins alike:
+    both name their stages in ``model.stages`` (see
+    :func:`coursekit.models.unet_sizes.stage_names`).
     """
+    from ..models.registry import _is_torch
+
     height, width = (input_size, input_size) if np.isscalar(input_size) else input_size
-    if hasattr(model, "encoder") and hasattr(model, "decoder") and hasattr(model, "bottom"):
+    if not (hasattr(model, "stages") and hasattr(model, "depth")):
+        raise TypeError(f"expected a coursekit U-Net (torch or Keras) with its stages, got {type(model).__name__}")
+    if _is_torch(model):
         if in_channels is None:
-            in_channels = model.encoder[0][0].conv.in_channels
+            in_channels = model.stages["encoder_0"][0].conv.in_channels
         return _torch_shapes(model, int(height), int(width), in_channels)
-    if hasattr(model, "get_layer"):
-        if in_channels is None:
-            in_channels = int(model.inputs[0].shape[-1])
-        return _keras_shapes(model, int(height), int(width), in_channels)
-    raise TypeError(f"expected a coursekit U-Net (torch or Keras), got {type(model).__name__}")
+    if in_channels is None:
+        in_channels = int(model.inputs[0].shape[-1])
+    return _keras_shapes(model, int(height), int(width), in_channels)
 
 
 def _size(shape: Shape) -> str:

@@ -18,16 +18,21 @@ ideas.  Channels last; the models return logits unless ``head`` is set.
     cropped by a fixed number of pixels per level (``skip_crop``), which is
     why the model also takes ``input_size=None``.
 
-The size rules are plain Python shared with the PyTorch module.
+The size rules are plain Python shared with the PyTorch module, and so are
+the names of the stages: ``model.depth`` and ``model.stages`` (stage name ->
+the layer whose output it is, see ``unet_sizes.stage_names``) are set on
+each model, as the PyTorch twin has them.
 """
 
 from __future__ import annotations
+
+from types import MappingProxyType
 
 import keras
 from keras import layers
 
 from ..common import check_head
-from ..unet_sizes import check_valid, skip_crop, widths
+from ..unet_sizes import check_valid, skip_crop, stage_names, widths
 from .blocks import conv_bn_relu, image_input
 from .heads import add_head
 
@@ -85,21 +90,36 @@ def assemble(name: str, in_channels: int, input_size, w: list[int], level_convs,
         inputs = x = keras.Input((height, width, in_channels), name="image")
     else:
         inputs, x = image_input(in_channels, input_size, 2 ** depth, name)
-    skips = []
+    skips, stages = [], {}
     for level in range(depth):
-        x = level_convs(x, w[level], f"encoder_{level}", dropout if level == depth - 1 else 0.0)
+        x = stages[f"encoder_{level}"] = level_convs(x, w[level], f"encoder_{level}",
+                                                     dropout if level == depth - 1 else 0.0)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"encoder_{level}_pool")(x)
-    x = level_convs(x, w[depth], "bottom", dropout)
+    x = stages["bottom"] = level_convs(x, w[depth], "bottom", dropout)
     for level in reversed(range(depth)):
-        x = up(x, w[level], f"decoder_{level}_up")
+        x = stages[f"decoder_{level}_up"] = up(x, w[level], f"decoder_{level}_up")
         skip = skips[level]
         if crop:
             skip = layers.Cropping2D(skip_crop(level, depth), name=f"decoder_{level}_crop")(skip)
         x = layers.Concatenate(name=f"decoder_{level}_concat")([skip, x] if skip_first else [x, skip])
-        x = level_convs(x, w[level], f"decoder_{level}_convs", 0.0)
-    scores = layers.Conv2D(num_classes, 1, kernel_initializer=classifier_init, name="classifier")(x)
-    return keras.Model(inputs, add_head(scores, head), name=name)
+        x = stages[f"decoder_{level}"] = level_convs(x, w[level], f"decoder_{level}_convs", 0.0)
+    scores = stages["classifier"] = layers.Conv2D(num_classes, 1, kernel_initializer=classifier_init,
+                                                  name="classifier")(x)
+    return expose_stages(keras.Model(inputs, add_head(scores, head), name=name), depth, stages)
+
+
+def expose_stages(model: keras.Model, depth: int, stage_outputs: dict) -> keras.Model:
+    """Give ``model`` the twins' ``depth`` and ``stages``: each stage's name -> the layer that outputs it.
+
+    Plain attributes on the functional model (the checkpoints save weights
+    only); read-only, and not a dict, so that Keras does not track the layers
+    a second time.
+    """
+    producer = {id(layer.output): layer for layer in model.layers}
+    model.depth = depth
+    model.stages = MappingProxyType({name: producer[id(stage_outputs[name])] for name in stage_names(depth)})
+    return model
 
 
 def two_convs(block):

@@ -38,6 +38,9 @@ Module names match the Keras layer names of ``coursekit.models.keras.unet``
 (``encoder.0.0.conv`` here is ``encoder_0_0_conv`` there), which is how
 ``transfer_weights`` pairs them.  Levels are numbered from the top: decoder
 level ``i`` up-samples to, and takes the skip of, encoder level ``i``.
+``model.stages`` names the module of every stage (``encoder_0``, ...,
+``bottom``, ..., ``classifier``; see ``unet_sizes.stage_names``), as the
+Keras twin names its layers.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..common import check_divisible, check_head
-from ..unet_sizes import check_valid, widths
+from ..unet_sizes import check_valid, stage_names, widths
 from .blocks import ConvBNReLU
 from .heads import apply_head
 
@@ -148,6 +151,16 @@ class UNet(nn.Module):
     @property
     def depth(self) -> int:
         return len(self.encoder)
+
+    @property
+    def stages(self) -> dict[str, nn.Module]:
+        """The module of each stage, by the names of :func:`~coursekit.models.unet_sizes.stage_names`."""
+        modules = {"bottom": self.bottom, "classifier": self.classifier}
+        for level in range(self.depth):
+            modules[f"encoder_{level}"] = self.encoder[level]
+            modules[f"decoder_{level}_up"] = self.decoder[level].up
+            modules[f"decoder_{level}"] = self.decoder[level]
+        return {name: modules[name] for name in stage_names(self.depth)}
 
     def check_input_size(self, height: int, width: int) -> None:
         check_divisible(height, width, 2 ** self.depth, self.name)
