@@ -76,18 +76,18 @@ class Claim:
 # chapter -> value name -> a Python expression evaluated in the chapter's kernel after its last cell
 VALUES: dict[str, dict[str, str]] = {
     "01_segmentation_basics": {
-        "val_miou": "result['miou']",
+        "val_mean_iou": "result['mean_iou']",
         "val_pixel_accuracy": "result['pixel_accuracy']",
-        "usual_colours_miou": "usual['miou']",
-        "random_colours_miou": "shifted['miou']",
+        "usual_colours_mean_iou": "usual['mean_iou']",
+        "random_colours_mean_iou": "shifted['mean_iou']",
         "usual_colours_pixel_accuracy": "usual['pixel_accuracy']",
         "random_colours_pixel_accuracy": "shifted['pixel_accuracy']",
     },
     "02_fcn": {
-        **{f"{name}_miou": f"results[{name!r}][0]" for name in ("fcn32s", "fcn16s", "fcn8s")},
+        **{f"{name}_mean_iou": f"results[{name!r}][0]" for name in ("fcn32s", "fcn16s", "fcn8s")},
         **{f"{name}_boundary_f1": f"results[{name!r}][1]" for name in ("fcn32s", "fcn16s", "fcn8s")},
         **{f"{name}_iou_per_class": f"list(results[{name!r}][2])" for name in ("fcn32s", "fcn16s", "fcn8s")},
-        "best_baseline_miou": "max(results[b][0] for b in baselines)",
+        "best_baseline_mean_iou": "max(results[b][0] for b in baselines)",
         "best_baseline_boundary_f1": "max(results[b][1] for b in baselines)",
         # the smallest gain of a shape class (not the background) from FCN-32s to each skip model
         **{f"{name}_smallest_shape_gain": f"np.nanmin(results[{name!r}][2][1:] - results['fcn32s'][2][1:])"
@@ -99,13 +99,13 @@ VALUES: dict[str, dict[str, str]] = {
     },
     "03_segnet": {
         **{f"{name}_{key}": f"results[DECODERS[{name!r}]][{key!r}]"
-           for name in ("segnet", "segnet_nearest") for key in ("miou", "boundary_f1")},
-        **{f"{name}_iou_per_class": f"list(results[DECODERS[{name!r}]]['iou'])"
+           for name in ("segnet", "segnet_nearest") for key in ("mean_iou", "boundary_f1")},
+        **{f"{name}_iou_per_class": f"list(results[DECODERS[{name!r}]]['iou_per_class'])"
            for name in ("segnet", "segnet_nearest")},
-        "best_baseline_miou": "max(results[b]['miou'] for b in baselines)",
+        "best_baseline_mean_iou": "max(results[b]['mean_iou'] for b in baselines)",
         "best_baseline_boundary_f1": "max(results[b]['boundary_f1'] for b in baselines)",
         # how many of the three shape classes each decoder finds at all (IoU above 0.1)
-        **{f"{name}_shape_classes_found": f"int((results[DECODERS[{name!r}]]['iou'][1:] > 0.1).sum())"
+        **{f"{name}_shape_classes_found": f"int((results[DECODERS[{name!r}]]['iou_per_class'][1:] > 0.1).sum())"
            for name in ("segnet", "segnet_nearest")},
     },
     "04_unet": {
@@ -130,13 +130,13 @@ VALUES: dict[str, dict[str, str]] = {
 CLAIMS: dict[str, list[Claim]] = {
     "01_segmentation_basics": [
         Claim("random colours cost more mIoU than pixel accuracy",
-              "usual_minus_random_miou", "usual_minus_random_pixel_accuracy", asserted=False),
+              "usual_minus_random_mean_iou", "usual_minus_random_pixel_accuracy", asserted=False),
     ],
     "02_fcn": [
-        Claim("FCN-8s beats the baselines' mIoU", "fcn8s_miou", "best_baseline_miou", 0.05),
+        Claim("FCN-8s beats the baselines' mIoU", "fcn8s_mean_iou", "best_baseline_mean_iou", 0.05),
         Claim("FCN-8s beats the baselines' boundary F1", "fcn8s_boundary_f1", "best_baseline_boundary_f1", 0.05),
         Claim("FCN-8s outlines better than FCN-32s", "fcn8s_boundary_f1", "fcn32s_boundary_f1", 0.02),
-        Claim("FCN-32s beats the baselines' mIoU", "fcn32s_miou", "best_baseline_miou", asserted=False),
+        Claim("FCN-32s beats the baselines' mIoU", "fcn32s_mean_iou", "best_baseline_mean_iou", asserted=False),
         Claim("FCN-32s misses a class with corners almost entirely (IoU below 0.1)", 0.1,
               "fcn32s_worst_cornered_iou", asserted=False),
         Claim("FCN-32s's boundary F1 is nearer the baselines' than FCN-8s's", "fcn8s_boundary_f1_over_fcn32s",
@@ -145,16 +145,17 @@ CLAIMS: dict[str, list[Claim]] = {
               asserted=False, holds="sometimes"),
         Claim("the pool3 and pool4 skips lift every shape class (FCN-8s over FCN-32s)", "fcn8s_smallest_shape_gain",
               0.0, asserted=False, holds="sometimes"),
-        Claim("FCN-8s beats FCN-16s on mIoU", "fcn8s_miou", "fcn16s_miou", asserted=False, holds="sometimes"),
+        Claim("FCN-8s beats FCN-16s on mIoU", "fcn8s_mean_iou", "fcn16s_mean_iou", asserted=False, holds="sometimes"),
         Claim("FCN-8s beats FCN-16s on boundary F1", "fcn8s_boundary_f1", "fcn16s_boundary_f1", asserted=False,
               holds="sometimes"),
     ],
     "03_segnet": [
-        Claim("SegNet beats the baselines' mIoU", "segnet_miou", "best_baseline_miou", 0.1),
+        Claim("SegNet beats the baselines' mIoU", "segnet_mean_iou", "best_baseline_mean_iou", 0.1),
         Claim("SegNet beats the baselines' boundary F1", "segnet_boundary_f1", "best_baseline_boundary_f1", 0.1),
         # held in all six runs by 0.2 or more, yet a run with the frameworks' default threads (nbval's) won by 0.03:
         # shown as a spread, not asserted
-        Claim("unpooling beats nearest up-sampling on mIoU", "segnet_miou", "segnet_nearest_miou", asserted=False),
+        Claim("unpooling beats nearest up-sampling on mIoU", "segnet_mean_iou", "segnet_nearest_mean_iou",
+              asserted=False),
         Claim("unpooling beats nearest up-sampling on boundary F1", "segnet_boundary_f1",
               "segnet_nearest_boundary_f1", asserted=False),
         Claim("without the indices at most one shape class is found (IoU above 0.1)", 1.5,
@@ -180,7 +181,7 @@ CLAIMS: dict[str, list[Claim]] = {
 # values derived from others, for claims that compare two differences
 DERIVED = {
     "01_segmentation_basics": {
-        "usual_minus_random_miou": ("usual_colours_miou", "random_colours_miou"),
+        "usual_minus_random_mean_iou": ("usual_colours_mean_iou", "random_colours_mean_iou"),
         "usual_minus_random_pixel_accuracy": ("usual_colours_pixel_accuracy", "random_colours_pixel_accuracy"),
     },
 }

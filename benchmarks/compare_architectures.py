@@ -104,7 +104,7 @@ def scores(truth: np.ndarray, predicted: np.ndarray) -> dict:
     """The numbers every row and baseline carries: the hard class's Dice first."""
     dice = metrics.dice_per_class(truth, predicted, NUM_CLASSES)
     return {"membrane_dice": float(dice[HARD_CLASS]), "cell_dice": float(dice[1 - HARD_CLASS]),
-            "miou": float(metrics.mean_iou(truth, predicted, NUM_CLASSES)),
+            "mean_iou": float(metrics.mean_iou(truth, predicted, NUM_CLASSES)),
             "boundary_f1": float(metrics.mean_boundary_f1(truth, predicted, NUM_CLASSES))}
 
 
@@ -185,7 +185,7 @@ def measure(spec: dict) -> dict:
     clock = EpochClock()
     with contextlib.redirect_stdout(clock):
         history = train.fit(model, tiles, loss=LOSS, epochs=spec["epochs"], lr=spec["lr"],
-                            batch_size=spec["batch_size"], schedule=SCHEDULE, metrics=("dice",),
+                            batch_size=spec["batch_size"], schedule=SCHEDULE, metrics=("mean_dice",),
                             seed=spec["seed"], **device)
     epoch_seconds = clock.epoch_seconds()
 

@@ -49,7 +49,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     if first:
         print(f"{s.train_images * epochs / seconds:.0f} training images/s (validation included); "
-              f"val mIoU {history['val_miou'][-1]:.3f}")
+              f"val mIoU {history['val_mean_iou'][-1]:.3f}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .worker import run_in_child
 EXPERIMENT = {"tiny_fcn": "basics", "fcn32s": "fcn", "fcn16s": "fcn", "fcn8s": "fcn", "segnet": "segnet",
               "vgg_segnet": "segnet", "unet": "unet", "unet_bn": "unet", "unet_valid": "unet",
               "mobilenet_unet": "unet", "resnet34_unet": "unet"}
-# Inputs and classes as the seeds and the model zoo page build each model; chapter 1 trains the tiny FCN
+# Inputs and classes as the tutorials and the model zoo page build each model; chapter 1 trains the tiny FCN
 # on the synthetic shapes.
 CONFIG = {"tiny_fcn": {"num_classes": len(SHAPE_CLASSES)}, **{name: config for name, config, _ in ZOO}}
 

@@ -83,7 +83,7 @@ def test_smoke_run_writes_a_complete_results_file(smoke, framework):
         assert 0 < row["inference_seconds_per_image"] < 60
         assert row["peak_memory_mb"] > 0 and row["peak_memory_kind"] == "host RSS added by the model"
         assert row["peak_rss_mb"] > row["peak_memory_mb"]
-        for key in ("membrane_dice", "cell_dice", "miou", "boundary_f1"):
+        for key in ("membrane_dice", "cell_dice", "mean_iou", "boundary_f1"):
             assert 0.0 <= row[key] <= 1.0, key
         assert len(row["loss"]) == 2 and all(math.isfinite(v) for v in row["loss"])
 
@@ -206,7 +206,7 @@ def _edit(path, change):
     (lambda r: r["settings"].pop("palette"), "settings lack palette"),
     (lambda r: r.update(rows=[]), "no rows"),
     (lambda r: [row.update(status="error: out of memory") for row in r["rows"]], "no row trained successfully"),
-    (lambda r: r["baselines"][0].pop("miou"), "baseline 1 lacks miou"),
+    (lambda r: r["baselines"][0].pop("mean_iou"), "baseline 1 lacks mean_iou"),
 ])
 def test_a_malformed_file_gets_an_error_naming_it_and_the_fault(good_copy, change, message):
     _edit(good_copy, change)

@@ -81,7 +81,7 @@ def test_scores_bundle_agrees_with_the_single_functions():
     rng = np.random.default_rng(9)
     target, prediction = rng.integers(0, 3, (10, 10)), rng.integers(0, 3, (10, 10))
     result = metrics.scores(target, prediction, 3)
-    assert result["miou"] == pytest.approx(metrics.mean_iou(target, prediction, 3))
+    assert result["mean_iou"] == pytest.approx(metrics.mean_iou(target, prediction, 3))
     assert result["mean_dice"] == pytest.approx(metrics.mean_dice(target, prediction, 3))
     assert result["pixel_accuracy"] == pytest.approx(metrics.pixel_accuracy(target, prediction, 3))
 

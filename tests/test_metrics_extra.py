@@ -20,24 +20,24 @@ def test_streaming_confusion_matrix_equals_all_batches_at_once(ignore_index):
         stream.update(target[start:stop], prediction[start:stop])
     whole = metrics.scores(target, prediction, 4, ignore_index)
     np.testing.assert_array_equal(stream.matrix, whole["confusion"])
-    assert stream.miou() == pytest.approx(whole["miou"])
-    assert stream.dice() == pytest.approx(whole["mean_dice"])
+    assert stream.mean_iou() == pytest.approx(whole["mean_iou"])
+    assert stream.mean_dice() == pytest.approx(whole["mean_dice"])
     assert stream.pixel_accuracy() == pytest.approx(whole["pixel_accuracy"])
-    np.testing.assert_allclose(stream.iou_per_class(), whole["iou"])
-    np.testing.assert_allclose(stream.dice_per_class(), whole["dice"])
+    np.testing.assert_allclose(stream.iou_per_class(), whole["iou_per_class"])
+    np.testing.assert_allclose(stream.dice_per_class(), whole["dice_per_class"])
     # a mean of per-batch mIoUs is not the dataset's mIoU
     per_batch = [metrics.mean_iou(target[a:b], prediction[a:b], 4, ignore_index) for a, b in ((0, 3), (3, 4), (4, 10))]
-    assert np.mean(per_batch) != pytest.approx(whole["miou"], abs=1e-6)
+    assert np.mean(per_batch) != pytest.approx(whole["mean_iou"], abs=1e-6)
 
 
 def test_confusion_matrix_reset_copy_and_absent_classes():
     stream = metrics.ConfusionMatrix(3)
-    assert np.isnan(stream.miou()) and np.isnan(stream.pixel_accuracy())  # nothing seen yet
+    assert np.isnan(stream.mean_iou()) and np.isnan(stream.pixel_accuracy())  # nothing seen yet
     stream.update(np.array([0, 0, 1]), np.array([0, 1, 1]))
     stream.matrix[0, 0] = 100  # a copy: the counts are not changed from outside
     np.testing.assert_array_equal(stream.matrix, [[1, 1, 0], [0, 1, 0], [0, 0, 0]])
     assert np.isnan(stream.iou_per_class()[2])  # class 2 absent from both: skipped in the mean
-    assert stream.miou() == pytest.approx((0.5 + 0.5) / 2)
+    assert stream.mean_iou() == pytest.approx((0.5 + 0.5) / 2)
     stream.reset()
     assert stream.matrix.sum() == 0
 

@@ -19,15 +19,15 @@ def test_fit_learns_and_reports_the_same_history_keys(framework, data, capsys):
     train_set, val_set = data
     seed_everything(0)
     model = build("tiny_fcn", framework, num_classes=4, width=8)
-    before = train.evaluate(model, val_set, metrics=("miou",))["miou"]
+    before = train.evaluate(model, val_set, metrics=("mean_iou",))["mean_iou"]
     history = train.fit(model, train_set, val_set, loss="cross_entropy", epochs=5, lr=5e-3, batch_size=16)
-    assert list(history) == ["loss", "miou", "dice", "val_loss", "val_miou", "val_dice"]
+    assert list(history) == ["loss", "mean_iou", "mean_dice", "val_loss", "val_mean_iou", "val_mean_dice"]
     assert history.epochs == 5
     assert history["loss"][-1] < history["loss"][0]
-    assert history["val_miou"][-1] > max(before + 0.2, 0.5)
-    assert history["miou"][-1] > history["miou"][0]
+    assert history["val_mean_iou"][-1] > max(before + 0.2, 0.5)
+    assert history["mean_iou"][-1] > history["mean_iou"][0]
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
-    assert len(lines) == 5 and "val_miou" in lines[-1]
+    assert len(lines) == 5 and "val_mean_iou" in lines[-1]
     assert "| epoch |" in history.table()
 
 
@@ -40,7 +40,7 @@ def test_predict_and_evaluate_agree(framework, data):
     from coursekit import metrics
 
     expected = metrics.mean_iou(val_set.masks, predicted, 4)
-    assert train.evaluate(model, val_set, metrics=("miou",))["miou"] == pytest.approx(expected)
+    assert train.evaluate(model, val_set, metrics=("mean_iou",))["mean_iou"] == pytest.approx(expected)
 
 
 def test_evaluate_does_not_change_the_training_mode():
@@ -89,8 +89,8 @@ def test_training_metrics_score_the_batches_as_the_model_saw_them(framework):
     model = build("tiny_fcn", framework, num_classes=4, width=4)
     expected = _train_mode_scores(model, framework, data)
     history = train.fit(model, data, loss="cross_entropy", epochs=1, lr=1e-3, batch_size=len(data), verbose=False)
-    assert list(history) == ["loss", "miou", "dice"]
-    assert (history["miou"][0], history["dice"][0]) == pytest.approx(expected, abs=1e-6)
+    assert list(history) == ["loss", "mean_iou", "mean_dice"]
+    assert (history["mean_iou"][0], history["mean_dice"][0]) == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -165,12 +165,12 @@ def test_ignored_pixels_are_neither_trained_on_nor_scored_while_training(framewo
     model = build("tiny_fcn", framework, num_classes=4, width=4)
     logits = _train_mode_logits(model, framework, data.images)
     history = train.fit(model, data, loss="cross_entropy+dice", epochs=1, lr=1e-3, batch_size=len(data),
-                        metrics=("miou", "pixel_accuracy"), verbose=False)
+                        metrics=("mean_iou", "pixel_accuracy"), verbose=False)
     expected_loss = float(losses.get_loss("cross_entropy+dice", "keras", ignore_index=IGNORED)(
         data.masks, tf.constant(logits)))
     predicted = logits.argmax(-1)
     assert history["loss"][0] == pytest.approx(expected_loss, rel=1e-4)
-    assert history["miou"][0] == pytest.approx(metrics.mean_iou(data.masks, predicted, 4, IGNORED), abs=1e-6)
+    assert history["mean_iou"][0] == pytest.approx(metrics.mean_iou(data.masks, predicted, 4, IGNORED), abs=1e-6)
     assert history["pixel_accuracy"][0] == pytest.approx(
         metrics.pixel_accuracy(data.masks, predicted, 4, IGNORED), abs=1e-6)
 
@@ -183,20 +183,20 @@ def test_evaluate_scores_only_the_pixels_that_are_not_ignored(framework):
     seed_everything(0)
     model = build("tiny_fcn", framework, num_classes=4, width=4)
     history = train.fit(model, train_set, val_set, loss="cross_entropy+dice", epochs=2,
-                        lr=5e-3, batch_size=8, metrics=("miou", "dice", "pixel_accuracy"), verbose=False)
+                        lr=5e-3, batch_size=8, metrics=("mean_iou", "mean_dice", "pixel_accuracy"), verbose=False)
     assert all(np.isfinite(values).all() for values in history.values())
     predicted = train.predict(model, val_set.images)
     expected = metrics.scores(val_set.masks, predicted, 4, ignore_index=IGNORED)
-    names = ("miou", "dice", "pixel_accuracy", "boundary_f1")
+    names = ("mean_iou", "mean_dice", "pixel_accuracy", "boundary_f1")
     scores = train.evaluate(model, val_set, names, loss="cross_entropy", batch_size=3)
-    assert scores["miou"] == pytest.approx(expected["miou"])
-    assert scores["dice"] == pytest.approx(expected["mean_dice"])
+    assert scores["mean_iou"] == pytest.approx(expected["mean_iou"])
+    assert scores["mean_dice"] == pytest.approx(expected["mean_dice"])
     assert scores["pixel_accuracy"] == pytest.approx(expected["pixel_accuracy"])
     assert scores["boundary_f1"] == pytest.approx(metrics.mean_boundary_f1(val_set.masks, predicted, 4,
                                                                            ignore_index=IGNORED))
     assert np.isfinite(scores["loss"])
     # the last epoch's validation scores are those of the trained model
-    assert history["val_miou"][-1] == pytest.approx(expected["miou"])
+    assert history["val_mean_iou"][-1] == pytest.approx(expected["mean_iou"])
     assert history["val_pixel_accuracy"][-1] == pytest.approx(expected["pixel_accuracy"])
     # the pixels left out are those of the block alone: scoring the rest of the set gives the same numbers
     outside = np.ones(val_set.masks.shape, bool)
@@ -222,7 +222,7 @@ def test_the_ignore_index_keyword_equals_the_one_the_dataset_declares(framework)
         model = build("tiny_fcn", framework, num_classes=4, width=4)
         history = train.fit(model, data, data, loss="cross_entropy", epochs=1, lr=1e-3, batch_size=8,
                             verbose=False, **keyword)
-        runs.append((history, train.evaluate(model, data, ("miou", "dice"), loss="cross_entropy", **keyword)))
+        runs.append((history, train.evaluate(model, data, ("mean_iou", "mean_dice"), loss="cross_entropy", **keyword)))
     (history_declared, scores_declared), (history_keyword, scores_keyword) = runs
     for key in history_declared:
         assert history_keyword[key] == pytest.approx(history_declared[key], rel=1e-6), key
@@ -278,7 +278,7 @@ def test_one_channel_models_train_and_score_around_ignored_pixels(framework):
     history = train.fit(model, data, data, loss="bce+dice", epochs=2, lr=5e-3, batch_size=4, verbose=False)
     assert all(np.isfinite(values).all() for values in history.values())
     predicted = train.predict(model, data.images)
-    assert history["val_miou"][-1] == pytest.approx(metrics.mean_iou(data.masks, predicted, 2, IGNORED))
+    assert history["val_mean_iou"][-1] == pytest.approx(metrics.mean_iou(data.masks, predicted, 2, IGNORED))
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -373,8 +373,8 @@ def test_keras_training_scores_count_every_batch_of_the_epoch():
     predicted = (data.images @ kernel + bias).argmax(-1)
     weights = np.random.default_rng(2).uniform(0.2, 5.0, data.masks.shape).astype(np.float32)
     history = train.fit(models["keras"], (data.images, data.masks, weights), loss="weighted_cross_entropy",
-                        epochs=1, lr=1e-12, batch_size=2, metrics=("miou", "pixel_accuracy"), verbose=False)
-    assert history["miou"][0] == pytest.approx(metrics.mean_iou(data.masks, predicted, 4), abs=1e-9)
+                        epochs=1, lr=1e-12, batch_size=2, metrics=("mean_iou", "pixel_accuracy"), verbose=False)
+    assert history["mean_iou"][0] == pytest.approx(metrics.mean_iou(data.masks, predicted, 4), abs=1e-9)
     assert history["pixel_accuracy"][0] == pytest.approx(metrics.pixel_accuracy(data.masks, predicted, 4), abs=1e-9)
 
 

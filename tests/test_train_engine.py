@@ -272,7 +272,8 @@ def test_resuming_with_changed_settings_warns(data, tmp_path):
     ("epochs", 0, "epochs must be"),
     ("lr", -1.0, "lr must be a positive number"),
     ("grad_clip", 0, "grad_clip must be"),
-    ("metrics", ("miou", "accuracy_at_k"), "unknown metric 'accuracy_at_k'"),
+    ("metrics", ("mean_iou", "accuracy_at_k"), "unknown metric 'accuracy_at_k'"),
+    ("metrics", ("miou",), "unknown metric 'miou' \\('miou' is called 'mean_iou', as in coursekit.metrics\\)"),
 ])
 def test_bad_arguments_are_named(argument, value, message, data):
     settings = dict(FIT, epochs=1)
@@ -318,10 +319,10 @@ def test_the_progress_bar_shows_the_loss_and_leaves_one_line_per_epoch(data, cap
         history = train.fit(new_model("torch"), *data, epochs=2, **dict(FIT, loss=slow_cross_entropy, verbose=True))
     out = capsys.readouterr().out
     assert [line.split(" - ")[0] for line in out.splitlines()] == ["epoch 1/2", "epoch 2/2"]
-    assert f"loss {history['loss'][1]:.3f} - miou {history['miou'][1]:.3f}" in out
+    assert f"loss {history['loss'][1]:.3f} - mean_iou {history['mean_iou'][1]:.3f}" in out
     bar = terminal.getvalue()
     assert "epoch 2/2" in bar and "4/4" in bar  # tqdm's bar over the epoch's 4 batches, on standard error
-    assert "loss=" in bar and "miou=" in bar and "dice=" in bar  # with the running loss and training scores
+    assert "loss=" in bar and "mean_iou=" in bar and "mean_dice=" in bar  # with the running loss and training scores
     terminal = Terminal()
     with contextlib.redirect_stderr(terminal):
         train.fit(new_model("torch"), *data, epochs=1, **FIT)  # verbose=False: nothing at all
@@ -352,8 +353,8 @@ def test_tiled_prediction_goes_through_coursekit_data_tiling(framework, data):
 def test_evaluate_accepts_image_mask_pairs_and_loss_callables(data):
     model = new_model("torch")
     val = data[1]
-    by_dataset = train.evaluate(model, val, ("miou", "pixel_accuracy"), loss="cross_entropy", batch_size=3)
-    by_pair = train.evaluate(model, (val.images, val.masks), ("miou", "pixel_accuracy"),
+    by_dataset = train.evaluate(model, val, ("mean_iou", "pixel_accuracy"), loss="cross_entropy", batch_size=3)
+    by_pair = train.evaluate(model, (val.images, val.masks), ("mean_iou", "pixel_accuracy"),
                              loss=torch.nn.functional.cross_entropy, batch_size=8)
     assert by_pair == pytest.approx(by_dataset)
 
@@ -366,8 +367,8 @@ def test_boundary_scores_over_batches_equal_those_of_the_whole_set(framework, da
     train.fit(model, *data, epochs=1, **FIT)
     val = data[1]
     predicted = train.predict(model, val.images)
-    scores = train.evaluate(model, val, ("miou", "boundary_f1", "hd95"), batch_size=3)
-    assert scores["miou"] == pytest.approx(metrics.mean_iou(val.masks, predicted, 4))
+    scores = train.evaluate(model, val, ("mean_iou", "boundary_f1", "hd95"), batch_size=3)
+    assert scores["mean_iou"] == pytest.approx(metrics.mean_iou(val.masks, predicted, 4))
     assert scores["boundary_f1"] == pytest.approx(metrics.mean_boundary_f1(val.masks, predicted, 4))
     assert scores["hd95"] == pytest.approx(metrics.mean_hd95(val.masks, predicted, 4))
 

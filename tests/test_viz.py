@@ -54,10 +54,10 @@ def test_grid_has_a_row_per_sample_and_a_column_per_kind():
 
 def test_history_plot_pairs_train_and_validation():
     history = History()
-    history.add({"loss": 1.0, "val_loss": 1.2, "val_miou": 0.3})
-    history.add({"loss": 0.5, "val_loss": 0.7, "val_miou": 0.5})
+    history.add({"loss": 1.0, "val_loss": 1.2, "val_mean_iou": 0.3})
+    history.add({"loss": 0.5, "val_loss": 0.7, "val_mean_iou": 0.5})
     fig = viz.plot_history(history)
-    assert [ax.get_title() for ax in fig.axes] == ["loss", "miou"]
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "mean_iou"]
     assert len(fig.axes[0].lines) == 2 and len(fig.axes[1].lines) == 1
 
 

@@ -159,8 +159,8 @@ def scores(target, prediction, num_classes: int, ignore_index: int | None = None
     """All chapter-1 scores at once, from one confusion matrix."""
     cm = confusion_matrix(target, prediction, num_classes, ignore_index)
     iou, dice = iou_from_confusion(cm), dice_from_confusion(cm)
-    return {"pixel_accuracy": pixel_accuracy_from_confusion(cm), "miou": _nanmean(iou),
-            "mean_dice": _nanmean(dice), "iou": iou, "dice": dice, "confusion": cm}
+    return {"pixel_accuracy": pixel_accuracy_from_confusion(cm), "mean_iou": _nanmean(iou),
+            "mean_dice": _nanmean(dice), "iou_per_class": iou, "dice_per_class": dice, "confusion": cm}
 
 
 class ConfusionMatrix:
@@ -198,11 +198,11 @@ class ConfusionMatrix:
     def dice_per_class(self) -> np.ndarray:
         return dice_from_confusion(self._matrix)
 
-    def miou(self) -> float:
+    def mean_iou(self) -> float:
         """Mean IoU over the classes seen so far in target or prediction."""
         return _nanmean(self.iou_per_class())
 
-    def dice(self) -> float:
+    def mean_dice(self) -> float:
         """Mean Dice over the classes seen so far in target or prediction."""
         return _nanmean(self.dice_per_class())
 
@@ -212,8 +212,8 @@ class ConfusionMatrix:
     def scores(self) -> dict:
         """The same dictionary as :func:`scores`, for everything seen so far."""
         iou, dice = self.iou_per_class(), self.dice_per_class()
-        return {"pixel_accuracy": self.pixel_accuracy(), "miou": _nanmean(iou), "mean_dice": _nanmean(dice),
-                "iou": iou, "dice": dice, "confusion": self.matrix}
+        return {"pixel_accuracy": self.pixel_accuracy(), "mean_iou": _nanmean(iou), "mean_dice": _nanmean(dice),
+                "iou_per_class": iou, "dice_per_class": dice, "confusion": self.matrix}
 
     def __repr__(self) -> str:
         return (f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "

@@ -38,12 +38,12 @@ RESULTS = "benchmarks/results"
 # --- The files' schemas, shared with their writers in benchmarks/ --------------------------------------
 
 COMPARISON_PREFIX = "compare-"
-COMPARISON_SCHEMA = 1
+COMPARISON_SCHEMA = 2  # 2: "miou" is called "mean_iou", as in coursekit.metrics
 COMPARISON_KEYS = ("schema", "date", "machine", "versions", "profile", "settings", "command", "load_average",
                    "baselines", "rows")
 COMPARISON_ROW_KEYS = ("model", "framework", "status", "params", "seconds_per_epoch", "inference_seconds_per_image",
-                       "peak_memory_mb", "peak_memory_kind", "membrane_dice", "miou", "boundary_f1")
-COMPARISON_BASELINE_KEYS = ("name", "membrane_dice", "miou", "boundary_f1")
+                       "peak_memory_mb", "peak_memory_kind", "membrane_dice", "mean_iou", "boundary_f1")
+COMPARISON_BASELINE_KEYS = ("name", "membrane_dice", "mean_iou", "boundary_f1")
 COMPARISON_SETTING_KEYS = ("image_size", "train_images", "width", "epochs", "batch_size", "lr", "loss", "seed",
                            "classes", "palette", "data_source", "held_out_slices")
 

@@ -1,4 +1,4 @@
-"""Checkers for chapter 3 (SegNet): pooling that remembers, unpooling, SegNet's shapes, the seed's bug.
+"""Checkers for chapter 3 (SegNet): pooling that remembers, unpooling, SegNet's shapes, the tutorial's bug.
 
 Index convention, as PyTorch's ``MaxPool2d(return_indices=True)``: the
 position of a maximum is a flat index ``row * width + column`` into the
@@ -132,7 +132,7 @@ def check_segnet_shapes(answer: dict) -> Passed:
     return Passed("segnet_shapes", len(expected))
 
 
-# --- Debug the seed ---------------------------------------------------------------------
+# --- Debug the tutorial's model ---------------------------------------------------------------------
 
 _FIX_CASES = (((64, 64, 3), 4, 4), ((96, 64, 1), 2, 2), ((32, 128, 3), 21, 2))
 
@@ -145,10 +145,10 @@ def _conv_output_shapes(model) -> list:
 
 
 def check_vgg_segnet_fix(student_builder) -> Passed:
-    """Chapter 3, exercise "fix the seed": ``builder(input_shape, n_classes, width)`` -> a Keras model.
+    """Chapter 3, exercise "find the tutorial's bug": ``builder(input_shape, n_classes, width)`` -> a Keras model.
 
     On hidden narrow cases the fixed model must return scores of the input's
-    height and width, have exactly the parameters of the seed as printed
+    height and width, have exactly the parameters of the tutorial's model as printed
     (batch-norm statistics counted, as Keras' summary does), and run every
     convolution at the same resolution as ``coursekit``'s VGG-SegNet: a model
     resized to the right size only at the end does not pass.

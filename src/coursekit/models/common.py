@@ -8,7 +8,7 @@ HEADS = (None, "softmax", "sigmoid")
 
 
 def check_head(head) -> None:
-    """Models return logits; ``head`` adds the seeds' activation where a chapter reproduces a seed."""
+    """Models return logits; ``head`` adds a tutorial's activation where a chapter reproduces one."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 

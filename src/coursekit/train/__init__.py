@@ -3,7 +3,7 @@
 Taught in chapter 1 (Training) and used by every later chapter.  The framework
 is read off the model, the arguments are the same, and the history has the
 same keys for both: ``loss`` (mean training loss over the epoch's batches)
-and the epoch's confusion-matrix metrics of those batches (``miou``, ``dice``,
+and the epoch's confusion-matrix metrics of those batches (``mean_iou``, ``mean_dice``,
 ``pixel_accuracy``: as the model scored while it trained), then, when
 validation data is given, ``val_loss`` and ``val_<metric>`` for each metric.
 Checkpoints (``checkpoint_dir``) let a run that was cut off, as a Colab
@@ -41,9 +41,10 @@ def _engine(model):
 
 
 def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch_size: int = 16,
-        optimizer: str = "adam", metrics=("miou", "dice"), ignore_index: int | None = None, checkpoint_dir=None,
-        resume: bool = True, amp="auto", schedule: str | None = None, grad_clip: float | None = None,
-        compile: bool = False, seed: int = 0, device=None, verbose: bool = True) -> History:
+        optimizer: str = "adam", metrics=("mean_iou", "mean_dice"), ignore_index: int | None = None,
+        checkpoint_dir=None, resume: bool = True, amp="auto", schedule: str | None = None,
+        grad_clip: float | None = None, compile: bool = False, seed: int = 0, device=None,
+        verbose: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     ``train_data`` and ``val_data`` are :class:`~coursekit.data.ArrayDataset`\\ s
@@ -109,11 +110,12 @@ def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch
     return engine.fit(model, train_data, val_data, opts)
 
 
-def evaluate(model, data, metrics=("miou", "dice"), *, loss=None, batch_size: int = 32,
+def evaluate(model, data, metrics=("mean_iou", "mean_dice"), *, loss=None, batch_size: int = 32,
              ignore_index: int | None = None) -> dict:
     """Mean loss (if ``loss`` is given) and ``metrics`` of ``model`` on ``data``, in eval mode.
 
-    ``metrics`` are names: ``"miou"``, ``"dice"`` and ``"pixel_accuracy"`` come
+    ``metrics`` are names, those of the functions in :mod:`coursekit.metrics` that
+    score a whole set: ``"mean_iou"``, ``"mean_dice"`` and ``"pixel_accuracy"`` come
     from the confusion matrix summed over all batches (so they do not depend
     on ``batch_size``); ``"boundary_f1"`` and ``"hd95"`` (chapter 5) are scored
     per image and class, as :func:`coursekit.metrics.mean_boundary_f1` and

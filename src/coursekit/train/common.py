@@ -26,8 +26,8 @@ from .. import metrics as M
 
 # name -> score computed from the confusion matrix summed over all batches
 METRICS = {
-    "miou": lambda cm: M._nanmean(M.iou_from_confusion(cm)),
-    "dice": lambda cm: M._nanmean(M.dice_from_confusion(cm)),
+    "mean_iou": lambda cm: M._nanmean(M.iou_from_confusion(cm)),
+    "mean_dice": lambda cm: M._nanmean(M.dice_from_confusion(cm)),
     "pixel_accuracy": M.pixel_accuracy_from_confusion,
 }
 # name -> per-class scores of one image; averaged per class over the images where defined, then over classes,
@@ -75,14 +75,16 @@ def check_metrics(names) -> tuple[str, ...]:
         names = (names,)
     unknown = [n for n in names if n not in METRICS and n not in PER_IMAGE_METRICS]
     if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}; choose from {sorted([*METRICS, *PER_IMAGE_METRICS])}")
+        renamed = {"miou": "mean_iou", "dice": "mean_dice"}.get(unknown[0])
+        hint = f" ({unknown[0]!r} is called {renamed!r}, as in coursekit.metrics)" if renamed else ""
+        raise ValueError(f"unknown metric {unknown[0]!r}{hint}; choose from {sorted([*METRICS, *PER_IMAGE_METRICS])}")
     return tuple(names)
 
 
 class History(dict):
     """Per-epoch values by name, as lists of floats.
 
-    ``loss`` and the confusion-matrix metrics (``miou``, ``dice``, ...) of the
+    ``loss`` and the confusion-matrix metrics (``mean_iou``, ``mean_dice``, ...) of the
     training batches, then ``val_loss`` and ``val_<metric>`` for every metric
     when there is validation data.
     """
@@ -308,7 +310,7 @@ class Options:
     lr: float
     batch_size: int = 16
     optimizer: str = "adam"
-    metrics: tuple = ("miou", "dice")
+    metrics: tuple = ("mean_iou", "mean_dice")
     checkpoint_dir: Path | None = None
     resume: bool = True
     amp: str = "auto"

@@ -119,10 +119,10 @@ def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
     for r in sorted(comparison.rows(), key=lambda r: order[r["model"], r["framework"]]):
         cells = [model_label(r["model"]), r["framework"], f"{r['params']:,}", _number(r["seconds_per_epoch"], 1),
                  _number(1000 * r["inference_seconds_per_image"], 0), _number(r["peak_memory_mb"], 0),
-                 _number(r["membrane_dice"], 3), _number(r["miou"], 3), _number(r["boundary_f1"], 3)]
+                 _number(r["membrane_dice"], 3), _number(r["mean_iou"], 3), _number(r["boundary_f1"], 3)]
         body.append([f"**{c}**" for c in cells] if r["framework"] == mark else cells)
     for name, b in comparison.baselines.items():
-        body.append([name, "–", "0", "–", "–", "–", _number(b["membrane_dice"], 3), _number(b["miou"], 3),
+        body.append([name, "–", "0", "–", "–", "–", _number(b["membrane_dice"], 3), _number(b["mean_iou"], 3),
                      _number(b["boundary_f1"], 3)])
     kinds = sorted({r["peak_memory_kind"] for r in comparison.rows()})
     note = (f"Peak memory: {', '.join(kinds)}. Times: median training epoch after the first; one held-out "
@@ -169,7 +169,7 @@ def plot_quality_cost(comparison: Comparison, framework: str | None = None, qual
         ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlabel(label + ", log scale")
         ax.grid(alpha=0.3, which="both")
-    ylabel = f"held-out {quality.replace('_', ' ').replace('dice', 'Dice').replace('miou', 'mIoU')}"
+    ylabel = f"held-out {quality.replace('_', ' ').replace('dice', 'Dice').replace('mean iou', 'mIoU')}"
     for ax in axes:
         ax.set_ylabel(ylabel)
     handles, labels = axes[0].get_legend_handles_labels()

@@ -126,7 +126,7 @@ def plot_history(history, metrics=None):
     import matplotlib.pyplot as plt
 
     history = dict(history)
-    if metrics is None:  # "loss" and "val_loss" share a panel; "val_miou" alone gets "miou"
+    if metrics is None:  # "loss" and "val_loss" share a panel; "val_mean_iou" alone gets "mean_iou"
         metrics = list(dict.fromkeys(k.removeprefix("val_") for k in history))
     names = list(metrics)
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3), squeeze=False)
@@ -170,7 +170,7 @@ def plot_seed_spread(sweep, chapter: str, panels: dict, this_run: dict | None = 
     """A slope chart per panel: each run of the claims sweep is a line joining its models' scores.
 
     ``panels`` maps a title to ``{label: value name}``, the models in the
-    order they are drawn, e.g. ``{"mIoU": {"SegNet": "segnet_miou", ...}}``.
+    order they are drawn, e.g. ``{"mIoU": {"SegNet": "segnet_mean_iou", ...}}``.
     Lines are coloured by framework.  ``this_run`` maps value names to the
     reader's own scores, drawn as a black dashed line: the reader's run is
     compared with the six, whatever its seed, threads or processor.

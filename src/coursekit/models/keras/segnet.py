@@ -1,4 +1,4 @@
-"""Chapter 3's encoder-decoders: SegNet, and the seed's VGG-SegNet with its bug fixed, in Keras.
+"""Chapter 3's encoder-decoders: SegNet, and the Keras tutorial's VGG-SegNet with its bug fixed, in Keras.
 
 The twin of ``coursekit.models.torch.segnet``; read its docstring for the
 architectures.  In short: **SegNet** (Badrinarayanan, Kendall and Cipolla,
@@ -14,11 +14,11 @@ tensor, and :class:`MaxUnpooling2D` scatters the values back to those
 positions in a tensor of the input's shape.  They need the TensorFlow
 backend.
 
-**VGG-SegNet**, the seed's model, decodes with ``UpSampling2D`` (nearest
+**VGG-SegNet**, a popular Keras tutorial's model, decodes with ``UpSampling2D`` (nearest
 neighbour) instead of indices, and ends with a 1×1 convolution and batch
-norm.  The seed wrote ``MaxPooling2D`` in three of the five places where
+norm.  The tutorial wrote ``MaxPooling2D`` in three of the five places where
 ``UpSampling2D`` belongs, so a 512×512 image gave 8×8×21 scores; here it
-gives 512×512×21, with the seed's 29,460,329 parameters (21 classes,
+gives 512×512×21, with the tutorial's 29,460,329 parameters (21 classes,
 batch-norm statistics counted).
 
 Both take heights and widths divisible by 32 (``ValueError`` otherwise).
@@ -135,16 +135,16 @@ def segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: flo
 
 def vgg_segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
                head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
-    """The seed's VGG-SegNet with ``UpSampling2D`` where it had ``MaxPooling2D``. Returns logits.
+    """The Keras tutorial's VGG-SegNet with ``UpSampling2D`` where it had ``MaxPooling2D``. Returns logits.
 
-    ``head="softmax"`` ends it with the seed's softmax.
+    ``head="softmax"`` ends it with the tutorial's softmax.
     """
     check_head(head)
     check_not_pretrained(pretrained)
     image, x = image_input(in_channels, input_size, SIZE_MULTIPLE, "VGG-SegNet")
     x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
     for name, widths in SEGNET_DECODER_BLOCKS:
-        x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)  # the seed's bug: MaxPooling2D, three times
+        x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)  # the tutorial's bug: MaxPooling2D, three times
         x = decoder_block(x, name, widths, width_multiplier)
     x = layers.Conv2D(num_classes, 1, name="classifier")(x)
     logits = batch_norm("classifier_bn")(x)

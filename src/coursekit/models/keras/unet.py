@@ -12,7 +12,7 @@ ideas.  Channels last; the models return logits unless ``head`` is set.
     Batch norm after every 3×3 convolution, 2×2 transposed convolutions for
     up-sampling.  Batch norm uses PyTorch's defaults (epsilon 1e-5, running
     averages updated by 10 % per step) so the twins compute the same
-    function; the Keras seed used Keras' defaults (1e-3, 1 %).
+    function; the Keras tutorial used Keras' defaults (1e-3, 1 %).
 ``unet_valid``
     The paper's unpadded U-Net: 572×572 in, 388×388 out; the skips are
     cropped by a fixed number of pixels per level (``skip_crop``), which is
@@ -80,7 +80,7 @@ def assemble(name: str, in_channels: int, input_size, w: list[int], level_convs,
 
     ``level_convs(x, filters, prefix, dropout)`` makes a level's two
     convolutions, ``up(x, filters, prefix)`` its up-sampling; ``crop`` crops
-    the skips (unpadded U-Net); ``skip_first`` keeps the seed's channel order.
+    the skips (unpadded U-Net); ``skip_first`` keeps the tutorials' channel order.
     A same-padded U-Net checks its input size (divisible by ``2**depth``) as
     the torch twin does; the unpadded one is checked by :func:`check_valid`.
     """
@@ -146,7 +146,7 @@ def unet(in_channels: int = 3, num_classes: int = 21, *, base_width: int = 64, d
 
 def unet_bn(in_channels: int = 3, num_classes: int = 1, *, base_width: int = 64, depth: int = 4,
             conv_bias: bool = True, head: str | None = None, input_size=None) -> keras.Model:
-    """U-Net with batch norm and transposed convolutions; ``conv_bias=True`` as both seeds."""
+    """U-Net with batch norm and transposed convolutions; ``conv_bias=True`` as both tutorials."""
     check_head(head)
     block = two_convs(lambda x, filters, name: conv_bn_relu(x, filters, name, conv_bias))
     return assemble("unet_bn", in_channels, input_size, widths(base_width, depth), block, up_conv,

@@ -18,8 +18,8 @@ class ConvBNReLU(nn.Module):
 
     ``bias=False`` by default: batch norm subtracts the mean and adds its own
     shift, so a bias before it is a parameter that learns nothing.  SegNet and
-    the seeds' U-Nets keep one (``bias=True``) to match their papers' and the
-    seeds' parameter counts.
+    the tutorials' U-Nets keep one (``bias=True``) to match their papers' and the
+    tutorials' parameter counts.
     """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = False):

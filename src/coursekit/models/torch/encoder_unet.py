@@ -69,7 +69,7 @@ class MobileNetUNet(nn.Module):
         self.decode8 = ConvBNReLU(c16 + c8, c8)
         self.decode4 = ConvBNReLU(c8 + c4, c4)
         self.decode2 = ConvBNReLU(c4 + c2, c2)
-        self.decode1 = ConvBNReLU(c2, c2 // 2)  # the stage the seed lacks: back to full size
+        self.decode1 = ConvBNReLU(c2, c2 // 2)  # the stage the tutorial's model lacks: back to full size
         self.classifier = nn.Conv2d(c2 // 2, num_classes, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Chapter 3's encoder-decoders: SegNet, and the seed's VGG-SegNet with its bug fixed, in PyTorch.
+"""Chapter 3's encoder-decoders: SegNet, and the Keras tutorial's VGG-SegNet with its bug fixed, in PyTorch.
 
 **SegNet** (Badrinarayanan, Kendall and Cipolla, 2017).  The encoder is
 VGG16-BN's 13 convolutions: 3×3, batch norm, ReLU, and a 2×2 max-pooling
@@ -14,17 +14,17 @@ back where the encoder saw them, at the cost of storing indices rather than
 whole feature maps as U-Net does.  A last 3×3 convolution gives the class
 scores at full resolution.
 
-**VGG-SegNet** is the model of the seed, a popular Keras tutorial: the same
+**VGG-SegNet** is the model of a popular Keras tutorial: the same
 VGG16 encoder with batch norm (keras.applications' block layout), and a
 decoder of 3×3 convolutions with batch norm of the same widths, ended by a
 1×1 convolution to the classes followed by batch norm.  Its decoder doubles
 the size with plain nearest-neighbour up-sampling (Keras ``UpSampling2D``),
 not with the encoder's indices, so unlike SegNet it does not know where the
-maxima were.  The seed had a worse bug: three of its five up-sampling
+maxima were.  The tutorial had a worse bug: three of its five up-sampling
 layers were written ``MaxPooling2D``, so the decoder kept shrinking and a
 512×512 image came out as 8×8×21 scores.  Here all five up-sample, and
 512×512 comes out as 512×512.  With 21 classes it has 29,460,329
-parameters counting batch-norm statistics, as Keras reports for the seed.
+parameters counting batch-norm statistics, as Keras reports for the tutorial's model.
 
 Both halve the size five times and double it five times, so they take
 heights and widths divisible by 32 and raise a ``ValueError`` otherwise.
@@ -107,7 +107,7 @@ class SegNet(nn.Module):
 
 
 class VGGSegNet(nn.Module):
-    """The seed's VGG-SegNet, fixed: nearest up-sampling where it had max-pooling. Returns logits unless ``head``."""
+    """The Keras tutorial's VGG-SegNet, fixed: nearest up-sampling where it had max-pooling. Returns logits unless ``head``."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
                  head: str | None = None):
@@ -146,7 +146,7 @@ def segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: flo
 
 def vgg_segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
                head: str | None = None, pretrained: bool = False, input_size=None) -> VGGSegNet:
-    """The seed's VGG-SegNet with up-sampling fixed; ``head="softmax"`` adds the seed's softmax."""
+    """The Keras tutorial's VGG-SegNet with up-sampling fixed; ``head="softmax"`` adds the tutorial's softmax."""
     if input_size is not None:
         check_divisible(*input_size, SIZE_MULTIPLE, "VGG-SegNet")
     model = VGGSegNet(in_channels, num_classes, width_multiplier, head)

@@ -22,7 +22,7 @@ channels, concatenates the skip and applies two 3×3 convolutions.  A final
     channels and 21 classes.
 ``unet_bn``
     The modern habit: each 3×3 convolution is followed by batch norm, and
-    up-sampling is a 2×2 transposed convolution with stride 2.  Its two seeds
+    up-sampling is a 2×2 transposed convolution with stride 2.  Its two tutorials
     (a Keras ``build_unet`` with one sigmoid output, a PyTorch ``Unet(3, 1)``
     with base width 32) both keep the bias of the convolutions before batch
     norm, although batch norm's shift makes it redundant; ``conv_bias=False``
@@ -115,7 +115,7 @@ def center_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class DecoderLevel(nn.Module):
     """Up-sample, concatenate the (cropped) skip, two convolutions.
 
-    ``skip_first`` keeps each seed's channel order in the concatenation, so
+    ``skip_first`` keeps each tutorial's channel order in the concatenation, so
     its trained weights would load channel for channel.
     """
 
