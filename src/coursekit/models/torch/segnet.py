@@ -107,7 +107,7 @@ class SegNet(nn.Module):
 
 
 class VGGSegNet(nn.Module):
-    """The Keras tutorial's VGG-SegNet, fixed: nearest up-sampling where it had max-pooling. Returns logits unless ``head``."""
+    """The Keras tutorial's VGG-SegNet, fixed: nearest up-sampling where it pooled. Returns logits unless ``head``."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
                  head: str | None = None):
