@@ -322,7 +322,8 @@ def boundary_f1_per_class(target, prediction, num_classes: int, tolerance: float
     the true ones, which pixel-counting scores barely notice.  For an ``N×H×W``
     batch each class's BF is the mean over the images where it is defined (as
     Csurka et al. average per image).  Empty masks: see the module docstring.
-    Taught in chapter 5.
+    Defined in chapter 1, used to compare decoders in chapters 2 and 3, and
+    beside the other boundary scores in chapter 5.
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
