@@ -28,6 +28,7 @@ from coursekit.data import (
     read_volume,
 )
 from coursekit.data.datasets import SAMPLES
+from coursekit.viz import colorize_mask
 
 tifffile = pytest.importorskip("tifffile")
 nibabel = pytest.importorskip("nibabel")
@@ -644,8 +645,10 @@ def test_camvid_reads_the_segnet_layout_with_void_as_the_ignore_index(tmp_path):
     np.testing.assert_array_equal(mask, labels)
     assert image.shape == (8, 12, 3) and image[0, 1, 2] == pytest.approx((255 - 20) / 255)
     loaded = data.load()
-    assert loaded.ignore_index == 11 and loaded.palette.shape == (11, 3)
+    assert loaded.ignore_index == 11 and loaded.palette.shape == (12, 3)
     assert loaded.palette[3].tolist() == [128, 64, 128]  # road
+    drawn = colorize_mask(mask, loaded.palette)  # a mask straight from the files, void included, can be drawn
+    assert drawn[mask == 11].tolist() == [[0, 0, 0]] * int((mask == 11).sum())
 
 
 def test_camvid_resizes_images_smoothly_and_labels_by_nearest(tmp_path):

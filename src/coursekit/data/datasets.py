@@ -100,10 +100,11 @@ def sample_file(relative: str) -> Path:
 CAMVID_CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign", "fence", "car", "pedestrian",
                   "bicyclist")
 CAMVID_VOID = 11  # "unlabelled": stored as label 11, left out of losses and scores (the dataset's ignore_index)
-# The colours the SegNet tutorial's CamVid files are usually drawn with, one per class.
+# The colours the SegNet tutorial's CamVid files are usually drawn with, one per class, then black for
+# void so that a mask straight from the files (labels 0..11) can be drawn.
 CAMVID_PALETTE = np.array([[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222],
                            [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0],
-                           [0, 128, 192]], np.uint8)
+                           [0, 128, 192], [0, 0, 0]], np.uint8)
 DSB_CLASSES = synthetic.CELL_CLASSES
 DRIVE_CLASSES = synthetic.VESSEL_CLASSES
 LIVER_CLASSES = ("background", "liver", "tumour")
