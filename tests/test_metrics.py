@@ -8,14 +8,16 @@ def loop_scores(target, prediction, num_classes, ignore_index=None):
     """An independent computation, one class at a time with boolean masks."""
     keep = np.ones(target.shape, bool) if ignore_index is None else target != ignore_index
     t, p = target[keep], prediction[keep]
-    iou, dice = [], []
+    iou, dice, recall = [], [], []
     for c in range(num_classes):
         inter = np.sum((t == c) & (p == c))
         union = np.sum((t == c) | (p == c))
         size = np.sum(t == c) + np.sum(p == c)
         iou.append(inter / union if union else np.nan)
         dice.append(2 * inter / size if size else np.nan)
+        recall.append(inter / np.sum(t == c) if np.any(t == c) else np.nan)
     accuracy = np.mean(t == p) if t.size else np.nan
+    loop_scores.recall = np.array(recall)  # the per-class accuracies, for the tests that want them
     return np.array(iou), np.array(dice), accuracy
 
 
@@ -34,6 +36,10 @@ def test_scores_match_an_independent_computation(seed):
     assert metrics.pixel_accuracy(target, prediction, num_classes) == pytest.approx(accuracy)
     assert metrics.mean_iou(target, prediction, num_classes) == pytest.approx(np.nanmean(iou))
     assert metrics.mean_dice(target, prediction, num_classes) == pytest.approx(np.nanmean(dice))
+    recall = loop_scores.recall
+    np.testing.assert_allclose(metrics.class_accuracy_per_class(target, prediction, num_classes), recall,
+                               equal_nan=True)
+    assert metrics.mean_class_accuracy(target, prediction, num_classes) == pytest.approx(np.nanmean(recall))
     if len(used) < num_classes:  # the case covers classes absent from both
         assert np.isnan(iou).any()
 
@@ -84,6 +90,20 @@ def test_scores_bundle_agrees_with_the_single_functions():
     assert result["mean_iou"] == pytest.approx(metrics.mean_iou(target, prediction, 3))
     assert result["mean_dice"] == pytest.approx(metrics.mean_dice(target, prediction, 3))
     assert result["pixel_accuracy"] == pytest.approx(metrics.pixel_accuracy(target, prediction, 3))
+    assert result["mean_class_accuracy"] == pytest.approx(metrics.mean_class_accuracy(target, prediction, 3))
+    summed = metrics.ConfusionMatrix(3).update(target[:4], prediction[:4]).update(target[4:], prediction[4:])
+    assert summed.mean_class_accuracy() == pytest.approx(result["mean_class_accuracy"])
+    np.testing.assert_allclose(summed.scores()["class_accuracy_per_class"], result["class_accuracy_per_class"])
+
+
+def test_class_accuracy_counts_classes_alike_where_pixel_accuracy_counts_pixels():
+    # 98 road pixels all right, 2 pole pixels all missed: pixel accuracy 0.98, class average 0.5
+    target = np.array([0] * 98 + [1] * 2)
+    prediction = np.zeros(100, int)
+    assert metrics.pixel_accuracy(target, prediction, 3) == pytest.approx(0.98)
+    assert metrics.mean_class_accuracy(target, prediction, 3) == pytest.approx(0.5)  # class 2 absent: skipped
+    # a class only predicted, never true, has no accuracy: it costs IoU but not recall
+    assert np.isnan(metrics.class_accuracy_per_class(target, np.full(100, 2), 3)[2])
 
 
 @pytest.mark.parametrize("target, prediction, message", [

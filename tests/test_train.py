@@ -187,9 +187,10 @@ def test_evaluate_scores_only_the_pixels_that_are_not_ignored(framework):
     assert all(np.isfinite(values).all() for values in history.values())
     predicted = train.predict(model, val_set.images)
     expected = metrics.scores(val_set.masks, predicted, 4, ignore_index=IGNORED)
-    names = ("mean_iou", "mean_dice", "pixel_accuracy", "boundary_f1")
+    names = ("mean_iou", "mean_dice", "pixel_accuracy", "mean_class_accuracy", "boundary_f1")
     scores = train.evaluate(model, val_set, names, loss="cross_entropy", batch_size=3)
     assert scores["mean_iou"] == pytest.approx(expected["mean_iou"])
+    assert scores["mean_class_accuracy"] == pytest.approx(expected["mean_class_accuracy"])
     assert scores["mean_dice"] == pytest.approx(expected["mean_dice"])
     assert scores["pixel_accuracy"] == pytest.approx(expected["pixel_accuracy"])
     assert scores["boundary_f1"] == pytest.approx(metrics.mean_boundary_f1(val_set.masks, predicted, 4,

@@ -15,7 +15,8 @@ Conventions
   prediction has no pixels to be right or wrong about: its IoU and Dice are
   ``nan``, and ``mean_iou``/``mean_dice`` average over the other classes.  A
   class present in only one of the two scores 0.  If no class is present at all
-  the means are ``nan``.
+  the means are ``nan``.  Class accuracy (recall) asks about the target's
+  pixels only, so it is ``nan`` for every class absent from the target.
 * **Boundary scores** (boundary F1 and HD95, taught in chapter 5) compare the
   *boundaries* of each class's mask, not its pixels, one image at a time.  A
   boundary pixel is a pixel of the mask with a 4-neighbour outside it; the image
@@ -119,6 +120,14 @@ def dice_from_confusion(cm: np.ndarray) -> np.ndarray:
         return np.where(sizes > 0, 2 * tp / sizes, np.nan)
 
 
+def class_accuracy_from_confusion(cm: np.ndarray) -> np.ndarray:
+    """Per-class accuracy (recall) = TP / pixels of the class; ``nan`` for a class absent from the target."""
+    cm = np.asarray(cm, dtype=np.float64)
+    truth = cm.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(truth > 0, np.diag(cm) / truth, np.nan)
+
+
 def _nanmean(values: np.ndarray) -> float:
     values = values[~np.isnan(values)]
     return float(values.mean()) if values.size else float("nan")
@@ -139,6 +148,21 @@ def mean_iou(target, prediction, num_classes: int, ignore_index: int | None = No
     return _nanmean(iou_per_class(target, prediction, num_classes, ignore_index))
 
 
+def class_accuracy_per_class(target, prediction, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
+    """Per class, the share of its pixels predicted as it (its recall)."""
+    return class_accuracy_from_confusion(confusion_matrix(target, prediction, num_classes, ignore_index))
+
+
+def mean_class_accuracy(target, prediction, num_classes: int, ignore_index: int | None = None) -> float:
+    """The mean of the per-class accuracies: the SegNet paper's "class average accuracy" (chapter 3).
+
+    Pixel accuracy counts pixels, so large classes (road, sky) dominate it;
+    this counts classes alike, so a model that never finds poles loses a full
+    eleventh of it on CamVid however few pixels poles cover.
+    """
+    return _nanmean(class_accuracy_per_class(target, prediction, num_classes, ignore_index))
+
+
 def dice_per_class(target, prediction, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
     """Dice coefficient (F1 score) of each class; see the absent-class rule above."""
     return dice_from_confusion(confusion_matrix(target, prediction, num_classes, ignore_index))
@@ -157,10 +181,14 @@ def dice_from_iou(iou):
 
 def scores(target, prediction, num_classes: int, ignore_index: int | None = None) -> dict:
     """All chapter-1 scores at once, from one confusion matrix."""
-    cm = confusion_matrix(target, prediction, num_classes, ignore_index)
-    iou, dice = iou_from_confusion(cm), dice_from_confusion(cm)
-    return {"pixel_accuracy": pixel_accuracy_from_confusion(cm), "mean_iou": _nanmean(iou),
-            "mean_dice": _nanmean(dice), "iou_per_class": iou, "dice_per_class": dice, "confusion": cm}
+    return _scores_of(confusion_matrix(target, prediction, num_classes, ignore_index))
+
+
+def _scores_of(cm: np.ndarray) -> dict:
+    iou, dice, accuracy = iou_from_confusion(cm), dice_from_confusion(cm), class_accuracy_from_confusion(cm)
+    return {"pixel_accuracy": pixel_accuracy_from_confusion(cm), "mean_class_accuracy": _nanmean(accuracy),
+            "mean_iou": _nanmean(iou), "mean_dice": _nanmean(dice), "iou_per_class": iou, "dice_per_class": dice,
+            "class_accuracy_per_class": accuracy, "confusion": cm}
 
 
 class ConfusionMatrix:
@@ -209,11 +237,13 @@ class ConfusionMatrix:
     def pixel_accuracy(self) -> float:
         return pixel_accuracy_from_confusion(self._matrix)
 
+    def mean_class_accuracy(self) -> float:
+        """Mean over the classes seen so far in the target of the share of their pixels found."""
+        return _nanmean(class_accuracy_from_confusion(self._matrix))
+
     def scores(self) -> dict:
         """The same dictionary as :func:`scores`, for everything seen so far."""
-        iou, dice = self.iou_per_class(), self.dice_per_class()
-        return {"pixel_accuracy": self.pixel_accuracy(), "mean_iou": _nanmean(iou), "mean_dice": _nanmean(dice),
-                "iou_per_class": iou, "dice_per_class": dice, "confusion": self.matrix}
+        return _scores_of(self.matrix)
 
     def __repr__(self) -> str:
         return (f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "

@@ -29,6 +29,7 @@ METRICS = {
     "mean_iou": lambda cm: M._nanmean(M.iou_from_confusion(cm)),
     "mean_dice": lambda cm: M._nanmean(M.dice_from_confusion(cm)),
     "pixel_accuracy": M.pixel_accuracy_from_confusion,
+    "mean_class_accuracy": lambda cm: M._nanmean(M.class_accuracy_from_confusion(cm)),
 }
 # name -> per-class scores of one image; averaged per class over the images where defined, then over classes,
 # which is what coursekit.metrics' mean_boundary_f1 and mean_hd95 give for the whole set at once (chapter 5)
