@@ -27,8 +27,14 @@ def test_chapter_one_is_executed_with_figures_math_and_exercises(built):
     assert html.count('class="admonition exercise') >= 4 or html.count("exercise") >= 8
     assert "dropdown" in html and "toggle" in html, "solutions are not hidden behind toggles"
     assert "hidden cases pass" in html
-    for noise in ("absl::InitializeLog", "oneDNN", "Traceback"):
-        assert noise not in html, f"the chapter shows {noise!r}"
+
+
+def test_no_page_shows_the_noise_of_its_libraries(built):
+    """Executed cells keep only what the reader should see: no framework start-up logs, no warnings of imports."""
+    for name in toc_files():
+        html = (built / f"{name}.html").read_text()
+        for noise in ("absl::InitializeLog", "oneDNN", "Traceback", "TqdmWarning", "IProgress not found"):
+            assert noise not in html, f"{name} shows {noise!r}"
 
 
 COLAB = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/([^\"'<>\s)]+)")

@@ -142,3 +142,18 @@ def test_seeding_later_seeds_the_frameworks_already_imported(clean_env):
     assert torch.equal(first, torch.rand(2))
     with pytest.raises(ValueError, match="framework is 'jax'"):
         coursekit.seed(5, "jax")
+
+
+def test_a_torch_chapter_that_shows_a_keras_model_prints_no_library_noise():
+    """In a Jupyter kernel (as the book runs chapters), importing a Keras model module and the download
+    module writes nothing to stderr: no TensorFlow start-up log, no tqdm warning about widgets."""
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    cells = ["import coursekit\nrun = coursekit.setup(framework='torch')",
+             "from coursekit.models.keras import fcn\nfrom coursekit.data import download"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in cells])
+    NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    stderr = [output.get("text", "") for cell in notebook.cells for output in cell.outputs
+              if output.get("name") == "stderr"]
+    assert stderr == [], stderr

@@ -23,18 +23,39 @@ are marked ``verified=False`` below.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import pooch
-from tqdm.auto import tqdm
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():
+    # pooch imports tqdm.auto, which warns in a kernel without ipywidgets (as the book's build runs):
+    # the warning would sit in every chapter's output, and coursekit chooses its own bar below
+    warnings.simplefilter("ignore", TqdmWarning)
+    import pooch
+
+
+def _progress_bar():
+    """tqdm's widget bar where a notebook can draw it, else its text bar.
+
+    ``tqdm.auto`` warns when imported in a kernel without ipywidgets, and that
+    warning would sit in every executed chapter; chosen here, it never fires.
+    """
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
+
 
 DATA_ENV = "COURSEKIT_DATA"
 MARKER = ".coursekit-download.json"
@@ -274,7 +295,7 @@ def download(name: str, root=None, *, allow_unverified: bool = False, timeout: f
                          registry={f.path: _known_hash(f, record) for f in entry.files},
                          urls={f.path: f.url for f in entry.files})
     with _quiet_pooch():
-        for remote in tqdm(entry.files, desc=key, unit="file", disable=not progress, leave=False):
+        for remote in _progress_bar()(entry.files, desc=key, unit="file", disable=not progress, leave=False):
             if remote.archive and record.get(remote.path, {}).get("url") == remote.url:
                 continue  # unpacked before; the archive itself was deleted then
             try:
