@@ -23,7 +23,6 @@ are marked ``verified=False`` below.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -38,23 +37,11 @@ from pathlib import Path, PurePosixPath
 from tqdm import TqdmWarning
 
 with warnings.catch_warnings():
-    # pooch imports tqdm.auto, which warns in a kernel without ipywidgets (as the book's build runs):
-    # the warning would sit in every chapter's output, and coursekit chooses its own bar below
+    # In a kernel without ipywidgets (as the book's build runs) tqdm.auto, which pooch imports too, warns
+    # that it falls back to its text bar; the warning would sit in every chapter's output.
     warnings.simplefilter("ignore", TqdmWarning)
     import pooch
-
-
-def _progress_bar():
-    """tqdm's widget bar where a notebook can draw it, else its text bar.
-
-    ``tqdm.auto`` warns when imported in a kernel without ipywidgets, and that
-    warning would sit in every executed chapter; chosen here, it never fires.
-    """
-    if importlib.util.find_spec("ipywidgets") is not None:
-        from tqdm.auto import tqdm
-    else:
-        from tqdm.std import tqdm
-    return tqdm
+    from tqdm.auto import tqdm
 
 
 DATA_ENV = "COURSEKIT_DATA"
@@ -295,7 +282,7 @@ def download(name: str, root=None, *, allow_unverified: bool = False, timeout: f
                          registry={f.path: _known_hash(f, record) for f in entry.files},
                          urls={f.path: f.url for f in entry.files})
     with _quiet_pooch():
-        for remote in _progress_bar()(entry.files, desc=key, unit="file", disable=not progress, leave=False):
+        for remote in tqdm(entry.files, desc=key, unit="file", disable=not progress, leave=False):
             if remote.archive and record.get(remote.path, {}).get("url") == remote.url:
                 continue  # unpacked before; the archive itself was deleted then
             try:
