@@ -107,6 +107,11 @@ VALUES: dict[str, dict[str, str]] = {
         # how many of the three shape classes each decoder finds at all (IoU above 0.1)
         **{f"{name}_shape_classes_found": f"int((results[DECODERS[{name!r}]]['iou_per_class'][1:] > 0.1).sum())"
            for name in ("segnet", "segnet_nearest")},
+        # SegNet on CamVid's test frames (the chapter's live run), and the majority class there
+        **{f"camvid_{key}": f"road_results['SegNet'][{key!r}]"
+           for key in ("mean_iou", "pixel_accuracy", "mean_class_accuracy")},
+        "camvid_iou_per_class": "list(road_results['SegNet']['iou_per_class'])",
+        "camvid_majority_mean_iou": "road_results['majority class']['mean_iou']",
     },
     "04_unet": {
         "unet_membrane_dice": "membrane_dice",
@@ -162,6 +167,7 @@ CLAIMS: dict[str, list[Claim]] = {
               "segnet_nearest_shape_classes_found", asserted=False),
         Claim("with the indices more shape classes are found", "segnet_shape_classes_found",
               "segnet_nearest_shape_classes_found", asserted=False),
+        Claim("on CamVid SegNet beats the majority class's mIoU", "camvid_mean_iou", "camvid_majority_mean_iou", 0.1),
     ],
     "04_unet": [
         Claim("the U-Net beats every baseline on membrane Dice", "unet_membrane_dice",

@@ -16,6 +16,8 @@ import json
 import os
 from pathlib import Path
 
+from coursekit.results import EXPERIMENT_PREFIXES
+
 from . import goals, tables
 from .worker import ROOT
 
@@ -27,7 +29,7 @@ BLOCKS = ("machines", "goals", "models", "overhead", "precision", "notebooks")
 
 
 # Other experiments share the folder under a prefix: chapter 6's architecture comparisons and the claims sweeps.
-OTHER_EXPERIMENTS = ("compare-", "claims-")
+OTHER_EXPERIMENTS = EXPERIMENT_PREFIXES  # not runs of the benchmark suite
 
 
 def results_files(folder: Path = RESULTS) -> list[Path]:

@@ -259,3 +259,24 @@ def test_compare_decoders_draws_the_true_outline_over_each_prediction_and_scores
     outline = predictions[0].images[1].get_array()
     assert outline[..., 3].any() and (outline[..., 3] > 0).sum() < outline[..., 3].size / 2
     matplotlib.pyplot.close(fig)
+
+
+# --- median frequency balancing ----------------------------------------------------------------------------
+
+def balancing_weights(masks, num_classes, ignore_index, *, all_images=False, count_void=False, invert=False):
+    """The exercise's answer, and (by its switches) three plausible wrong ones."""
+    counts, exposure = np.zeros(num_classes), np.zeros(num_classes)
+    for image in masks:
+        labels = image.ravel() if count_void else image[image != ignore_index]
+        here = np.bincount(labels[labels != ignore_index], minlength=num_classes)
+        counts += here
+        exposure += labels.size if all_images else np.where(here > 0, labels.size, 0)
+    frequency = counts / exposure
+    return frequency / np.median(frequency) if invert else np.median(frequency) / frequency
+
+
+def test_median_frequency_weights_right_and_wrong():
+    assert exercises.check_median_frequency_weights(balancing_weights).cases == 4
+    for wrong in ({"all_images": True}, {"count_void": True}, {"invert": True}):
+        with pytest.raises(exercises.ExerciseFailed, match="expected"):
+            exercises.check_median_frequency_weights(lambda *a, w=wrong: balancing_weights(*a, **w))

@@ -169,3 +169,100 @@ def test_a_pair_returned_by_pooling_names_the_wrong_half():
 
     with pytest.raises(exercises.ExerciseFailed, match="is wrong: the indices are not right"):
         exercises.check_max_pool_with_indices(values_right_indices_zero)
+
+
+# --- Chapter 1's build-it exercises, in both frameworks -------------------------------------------------
+
+
+def dice_loss_answer(framework, *, softmax=True, background=True, per_image=False, hard=False):
+    """The right soft Dice loss in ``framework`` and, by its switches, plausible wrong ones."""
+    if framework == "torch":
+        import torch
+
+        def loss(logits, target):
+            scores = logits.argmax(1) if hard else None
+            probs = torch.softmax(logits, 1) if softmax else torch.sigmoid(logits)
+            if hard:
+                probs = torch.nn.functional.one_hot(scores, logits.shape[1]).permute(0, 3, 1, 2).float()
+            truth = torch.nn.functional.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).float()
+            axes = (2, 3) if per_image else (0, 2, 3)
+            dice = (2 * (probs * truth).sum(axes) + 1) / (probs.sum(axes) + truth.sum(axes) + 1)
+            return 1 - (dice if background else dice[..., 1:]).mean()
+        return loss
+    import tensorflow as tf
+
+    def loss(logits, target):
+        probs = tf.nn.softmax(logits, -1) if softmax else tf.sigmoid(logits)
+        if hard:
+            probs = tf.one_hot(tf.argmax(logits, -1), logits.shape[-1])
+        truth = tf.one_hot(target, logits.shape[-1])
+        axes = (1, 2) if per_image else (0, 1, 2)
+        overlap, total = tf.reduce_sum(probs * truth, axes), tf.reduce_sum(probs, axes) + tf.reduce_sum(truth, axes)
+        dice = (2 * overlap + 1) / (total + 1)
+        return 1 - tf.reduce_mean(dice if background else dice[..., 1:])
+    return loss
+
+
+def training_step_answer(framework, *, zero_grad=True, update=True, softmax_first=False):
+    if framework == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        def step(model, optimizer, images, masks):
+            if zero_grad:
+                optimizer.zero_grad()
+            scores = model(images)
+            loss = F.nll_loss(torch.log_softmax(torch.softmax(scores, 1), 1), masks) if softmax_first \
+                else F.cross_entropy(scores, masks)
+            loss.backward()
+            if update:
+                optimizer.step()
+            return loss.item()
+        return step
+    import keras
+    import tensorflow as tf
+
+    def step(model, optimizer, images, masks):
+        with tf.GradientTape() as tape:
+            scores = model(images, training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(masks, scores,
+                                                                              from_logits=not softmax_first))
+        if update:
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_weights), model.trainable_weights))
+        return loss
+    return step
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_build_it_exercises_of_chapter_1_pass_right_answers(framework):
+    assert exercises.check_soft_dice_loss(dice_loss_answer(framework), framework).cases == 3
+    assert exercises.check_training_step(training_step_answer(framework), framework).cases == 3
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("wrong, says", [
+    ({"hard": True}, "no gradient"),
+    ({"softmax": False}, "the loss is"),
+    ({"background": False}, "the loss is"),
+    ({"per_image": True}, "the loss is"),
+])
+def test_a_dice_loss_that_cannot_train_or_is_another_loss_is_rejected(framework, wrong, says):
+    with pytest.raises(exercises.ExerciseFailed, match=says):
+        exercises.check_soft_dice_loss(dice_loss_answer(framework, **wrong), framework)
+
+
+@pytest.mark.parametrize("framework, wrong, says", [
+    ("torch", {"zero_grad": False}, "after step 2 .*zero them"),
+    ("torch", {"update": False}, "after step 1 .*applied once"),
+    ("torch", {"softmax_first": True}, "the loss returned"),
+    ("keras", {"update": False}, "after step 1"),
+    ("keras", {"softmax_first": True}, "the loss returned"),
+])
+def test_a_training_step_that_misses_a_part_is_rejected_with_a_hint(framework, wrong, says):
+    with pytest.raises(exercises.ExerciseFailed, match=says):
+        exercises.check_training_step(training_step_answer(framework, **wrong), framework)
+
+
+def test_the_framework_checkers_refuse_an_unknown_framework():
+    with pytest.raises(ValueError, match="run.framework"):
+        exercises.check_training_step(training_step_answer("torch"), "jax")

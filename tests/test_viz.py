@@ -65,3 +65,17 @@ def test_confusion_matrix_plot_normalises_rows():
     ax = viz.plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["a", "b"])
     texts = sorted(t.get_text() for t in ax.texts)
     assert texts == ["0.00", "0.25", "0.75", "1.00"]
+
+
+def test_blend_with_an_ignore_index_tints_class_0_and_leaves_void():
+    """CamVid: class 0 is the sky, a class like the others; void (11) is what stays as the image was."""
+    from coursekit.data.datasets import CAMVID_PALETTE
+
+    image = np.full((1, 3, 3), 0.5, np.float32)
+    mask = np.array([[0, 3, 11]])
+    out = viz.blend(image, mask, CAMVID_PALETTE, alpha=1.0, ignore_index=11)
+    np.testing.assert_allclose(out[0, 0], CAMVID_PALETTE[0] / 255)
+    np.testing.assert_allclose(out[0, 1], CAMVID_PALETTE[3] / 255)
+    np.testing.assert_allclose(out[0, 2], 0.5)
+    # without it, class 0 is the background and stays untinted
+    np.testing.assert_allclose(viz.blend(image, mask, CAMVID_PALETTE, alpha=1.0)[0, 0], 0.5)

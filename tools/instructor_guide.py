@@ -18,15 +18,15 @@ import re
 import sys
 from pathlib import Path
 
+from coursekit.results import EXPERIMENT_PREFIXES
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- exercises-table: made by `python tools/instructor_guide.py`; a test keeps it equal to the chapters -->"
 END = "<!-- end exercises-table -->"
 TIMES_BEGIN = "<!-- times-table: made by `python tools/instructor_guide.py` from the benchmark results -->"
 TIMES_END = "<!-- end times-table -->"
 RESULTS = ROOT / "benchmarks" / "results"
-# the other experiments' results files beside the suite's (as benchmarks.page.OTHER_EXPERIMENTS; a test keeps
-# the two equal, since this tool runs without the benchmarks package on its path)
-OTHER_EXPERIMENTS = ("compare-", "claims-")
+OTHER_EXPERIMENTS = EXPERIMENT_PREFIXES  # the other experiments' files beside the suite's
 EXERCISE = re.compile(r"^`{3,}\{exercise\}\s*(?P<title>.*)$", re.M)  # three or more backticks
 CHECK = re.compile(r"exercises\.(check_\w+)\(")
 

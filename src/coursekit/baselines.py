@@ -38,9 +38,13 @@ def _grey(images: np.ndarray) -> np.ndarray:
 class MajorityClass:
     """Predicts the most frequent training class at every pixel."""
 
-    def fit(self, images, masks) -> MajorityClass:
+    def fit(self, images, masks, ignore_index: int | None = None) -> MajorityClass:
+        """Learn the most frequent label of ``masks``; pixels labelled ``ignore_index`` (CamVid's void) do not count."""
         _check(images, masks)
-        self.label_ = int(np.bincount(np.asarray(masks).ravel()).argmax())
+        labels = np.asarray(masks).ravel()
+        if ignore_index is not None:
+            labels = labels[labels != ignore_index]
+        self.label_ = int(np.bincount(labels).argmax())
         return self
 
     def predict(self, images) -> np.ndarray:

@@ -27,6 +27,12 @@ class Settings:
     epochs: int
     batch_size: int
     lr: float
+    image_height: int | None = None  # for frames that are not square: image_size is then their width
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(height, width) of the training images: ``image_height`` × ``image_size``, or a square."""
+        return (self.image_height or self.image_size, self.image_size)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +60,15 @@ TABLE: dict[str, dict[str, Settings]] = {
                           epochs=8, batch_size=16, lr=5e-3),
         "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
                          epochs=30, batch_size=16, lr=1e-3),
+    },
+    # Chapter 3 on CamVid ("segnet_camvid"): SegNet on the road scenes.  image_size × image_height is the size
+    # the frames are resized to (divisible by 32 for five poolings: 120×160 frames become 128×160, 360×480 become
+    # 352×480); train_images are the 367 training frames, val_images the 233 test frames that score the model.
+    "segnet_camvid": {
+        "quick": Settings(image_size=160, image_height=128, train_images=367, val_images=233, width=8,
+                          epochs=14, batch_size=8, lr=2e-3),
+        "full": Settings(image_size=480, image_height=352, train_images=367, val_images=233, width=64,
+                         epochs=60, batch_size=8, lr=1e-3),
     },
     # Chapter 4 ("unet"): U-Net on real microscopy; image_size is the training tile.
     "unet": {
@@ -100,7 +115,7 @@ def table_markdown() -> str:
              "|---|---|" + "---|" * len(fields)]
     for experiment, row in TABLE.items():
         for profile, values in row.items():
-            cells = [str(getattr(values, f)) for f in fields]
+            cells = ["" if getattr(values, f) is None else str(getattr(values, f)) for f in fields]
             lines.append(f"| {experiment} | {profile} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Comparison", "ComparisonFileError", "ResultsFileError", "Sweep", "SweepFileError", "load_claims",
+__all__ = ["CamVidSweep", "Comparison", "ComparisonFileError", "ResultsFileError", "Sweep", "SweepFileError",
+           "load_camvid_sweep", "load_claims", "read_camvid_sweep",
            "load_comparison", "model_label", "read_claims", "read_comparison"]
 
 # The course's repository, as _config.yml names it for the book (a test keeps the two equal).  The package
@@ -51,6 +52,15 @@ CLAIMS_PREFIX = "claims-"
 CLAIMS_SCHEMA = 1
 CLAIMS_RUN_KEYS = ("framework", "seed", "status", "values")
 
+CAMVID_SWEEP_PREFIX = "camvid-segnet-"
+CAMVID_SWEEP_SCHEMA = 1
+CAMVID_SWEEP_KEYS = ("schema", "date", "machine", "profile", "settings", "rows")
+CAMVID_SWEEP_ROW_KEYS = ("framework", "seed", "balancing", "status")
+CAMVID_SWEEP_SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "iou_per_class")
+
+# files of benchmarks/results that are not runs of the benchmark suite (``python -m benchmarks``)
+EXPERIMENT_PREFIXES = (COMPARISON_PREFIX, CLAIMS_PREFIX, CAMVID_SWEEP_PREFIX)
+
 
 def comparison_file_name(machine_tag: str, profile: str) -> str:
     """``compare-<machine tag>-<profile>.json``: the name the comparison writes and :func:`load_comparison` finds."""
@@ -60,6 +70,11 @@ def comparison_file_name(machine_tag: str, profile: str) -> str:
 def claims_file_name(machine_tag: str) -> str:
     """``claims-<machine tag>.json``: the name the claims sweep writes and :func:`load_claims` finds."""
     return f"{CLAIMS_PREFIX}{machine_tag}.json"
+
+
+def camvid_sweep_file_name(machine_tag: str, profile: str) -> str:
+    """``camvid-segnet-<machine tag>-<profile>.json``: what ``benchmarks.segnet_camvid`` writes."""
+    return f"{CAMVID_SWEEP_PREFIX}{machine_tag}-{profile}.json"
 
 
 def prediction_key(model: str, framework: str) -> str:
@@ -422,3 +437,72 @@ def load_claims(*, download: bool | None = None) -> Sweep:
         raise FileNotFoundError(f"no claims sweep ({CLAIMS_PREFIX}*.json) in " + "; ".join(tried)
                                 + ". Run python -m benchmarks.claims in the course repository to make one.")
     return read_claims(path)
+
+
+# --- SegNet on CamVid with and without class balancing (chapter 3) -------------------------------------
+
+
+@dataclass
+class CamVidSweep:
+    """One file of ``benchmarks.segnet_camvid``: SegNet trained on CamVid per framework, seed and balancing."""
+
+    path: Path
+    results: dict
+
+    @property
+    def settings(self) -> dict:
+        return self.results["settings"]
+
+    def rows(self, balancing: str | None = None) -> list[dict]:
+        """The runs that trained (``status`` ok), of one kind of balancing or of all, torch before Keras, by seed."""
+        return [r for r in self.results["rows"] if r["status"] == "ok" and balancing in (None, r["balancing"])]
+
+    def values(self, balancing: str, score: str) -> list[float]:
+        """One score over the runs of one kind of balancing, in :meth:`rows` order."""
+        return [row[score] for row in self.rows(balancing)]
+
+    def paired(self, score: str, left: str, right: str) -> list[float]:
+        """``left - right`` of one score, run by run, where both were trained with the same framework and seed."""
+        right_of = {(r["framework"], r["seed"]): r[score] for r in self.rows(right)}
+        return [r[score] - right_of[(r["framework"], r["seed"])] for r in self.rows(left)
+                if (r["framework"], r["seed"]) in right_of]
+
+    def describe(self) -> str:
+        """Where, when and how the runs were measured, in one line."""
+        m, s = self.results["machine"], self.settings
+        return (f"{self.path.name}: {len(self.rows())} runs on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), "
+                f"{self.results['date'][:10]}; SegNet width {s['width']}, {s['image_height']}×{s['image_size']} px, "
+                f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s['schedule']})")
+
+
+def read_camvid_sweep(path) -> CamVidSweep:
+    """Read and check one file of ``benchmarks.segnet_camvid``; a malformed one raises an error naming it."""
+    path = Path(path)
+
+    def fail(what):
+        _refuse(ResultsFileError, path, what)
+
+    results = _read_json(path, ResultsFileError)
+    if not isinstance(results, dict):
+        fail(f"expected a JSON object, found {type(results).__name__}")
+    missing = [k for k in CAMVID_SWEEP_KEYS if k not in results]
+    if missing:
+        fail(f"missing the key(s) {', '.join(missing)}; is this a file written by python -m benchmarks.segnet_camvid?")
+    _check_schema(path, results, CAMVID_SWEEP_SCHEMA, ResultsFileError)
+    for number, row in enumerate(results["rows"], 1):
+        needed = CAMVID_SWEEP_ROW_KEYS + (CAMVID_SWEEP_SCORES if row.get("status") == "ok" else ())
+        missing = [k for k in needed if k not in row]
+        if missing:
+            fail(f"row {number} lacks {', '.join(missing)}")
+    return CamVidSweep(path, results)
+
+
+def load_camvid_sweep(profile: str = "quick", *, download: bool | None = None) -> CamVidSweep:
+    """The newest ``camvid-segnet-*-<profile>.json`` of the checkout (or ``./benchmarks/results``), else the
+    repository's (``download``: default only on Colab).  Chapter 3 reads it."""
+    tried = [str(folder) for folder in search_folders()]
+    path = _locate(CAMVID_SWEEP_PREFIX, f"-{profile}.json", _download_by_default(download), tried)
+    if path is None:
+        raise FileNotFoundError(f"no CamVid sweep ({CAMVID_SWEEP_PREFIX}*-{profile}.json) in " + "; ".join(tried)
+                                + ". Run python -m benchmarks.segnet_camvid in the course repository to make one.")
+    return read_camvid_sweep(path)

@@ -7,8 +7,10 @@ from .adapters import to_tf_dataset, to_torch_loader
 from .base import ArrayDataset
 from .datasets import (
     ABDOMEN_WINDOW,
+    CAMVID_CLASSES,
     DATASET_NAMES,
     LUNG_WINDOW,
+    SEGNET_CAMVID_CLASS_WEIGHTS,
     DataFallbackWarning,
     FileDataset,
     how_to_get,
@@ -22,7 +24,8 @@ from .tiling import predict_tiled, tile_grid
 from .transforms import Compose, unet_augmentation
 
 __all__ = ["ArrayDataset", "SHAPE_CLASSES", "shapes", "cells", "membranes", "vessels", "load_dataset",
-           "DATASET_NAMES", "ABDOMEN_WINDOW", "LUNG_WINDOW", "sample_file",
+           "DATASET_NAMES", "ABDOMEN_WINDOW", "LUNG_WINDOW", "CAMVID_CLASSES", "SEGNET_CAMVID_CLASS_WEIGHTS",
+           "sample_file",
            "FileDataset", "DataFallbackWarning", "how_to_get", "download", "data_root",
            "DownloadError", "ChecksumError", "RegistrationRequired", "DatasetError", "DatasetNotFound",
            "read_image", "read_mask", "read_stack", "read_volume", "to_torch_loader", "to_tf_dataset",

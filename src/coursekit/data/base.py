@@ -95,6 +95,11 @@ class ArrayDataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def load(self) -> ArrayDataset:
+        """Itself: it is in memory already.  So ``load_dataset(...).load()`` gives arrays whatever was found,
+        files on disk (a :class:`~coursekit.data.FileDataset`) or a stand-in generated in memory."""
+        return self
+
     def class_frequencies(self) -> np.ndarray:
         """Fraction of the pixels that belongs to each class (ignored pixels belong to none and are not counted)."""
         labels = self.masks.ravel() if self.ignore_index is None else self.masks[self.masks != self.ignore_index]

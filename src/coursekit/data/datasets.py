@@ -105,6 +105,11 @@ CAMVID_VOID = 11  # "unlabelled": stored as label 11, left out of losses and sco
 CAMVID_PALETTE = np.array([[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222],
                            [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0],
                            [0, 128, 192], [0, 0, 0]], np.uint8)
+# The class weights SegNet's authors trained CamVid with (median-frequency balancing, in the order of
+# CAMVID_CLASSES), as their SegNet-Tutorial repository's Models/segnet_basic_train.prototxt lists them.
+# Chapter 3 (SegNet) sets them beside the weights losses.class_frequency_weights computes from the masks.
+SEGNET_CAMVID_CLASS_WEIGHTS = np.array([0.2595, 0.1826, 4.5640, 0.1417, 0.9051, 0.3826, 9.6446, 1.8418, 0.6823,
+                                        6.2478, 7.3614])
 DSB_CLASSES = synthetic.CELL_CLASSES
 DRIVE_CLASSES = synthetic.VESSEL_CLASSES
 LIVER_CLASSES = ("background", "liver", "tumour")

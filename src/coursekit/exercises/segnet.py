@@ -11,7 +11,8 @@ import numpy as np
 
 from .core import ExerciseFailed, Passed, _same, check_answered, run_cases
 
-__all__ = ["check_max_pool_with_indices", "check_max_unpool", "check_segnet_shapes", "check_vgg_segnet_fix"]
+__all__ = ["check_max_pool_with_indices", "check_max_unpool", "check_median_frequency_weights", "check_segnet_shapes",
+           "check_vgg_segnet_fix"]
 
 
 def _reference_pool(x):
@@ -181,3 +182,37 @@ def _compare_segnet_fix(reference, model, case) -> str | None:
         return ("the output has the right size, but some convolutions run at the wrong resolution "
                 "(is the size repaired only at the end?)")
     return None
+
+
+def _reference_median_frequency(masks, num_classes, ignore_index):
+    from ..losses import class_frequency_weights
+
+    return class_frequency_weights(masks, num_classes, ignore_index=ignore_index)
+
+
+def _balancing_cases(rng) -> list[tuple]:
+    # every class appears somewhere, but not in every image: counting all pixels instead of those of the
+    # images where a class appears gives other weights; void (the ignore index) must not be counted at all
+    cases = [(np.array([[[0, 0, 0, 1], [0, 0, 1, 1]], [[0, 0, 0, 0], [0, 2, 0, 0]]]), 3, 255)]
+    for shape, classes, void in (((3, 6, 5), 4, 4), ((5, 4, 4), 5, 255), ((2, 8, 8), 3, 3)):
+        masks = rng.integers(0, classes, shape)
+        masks[0][masks[0] == classes - 1] = 0       # the last class is missing from the first image
+        masks[-1, :, :2] = void                     # and void covers a strip of the last one
+        masks[-1, 0, 2] = classes - 1               # while the last class appears somewhere
+        cases.append((masks, classes, void))
+    return cases
+
+
+def check_median_frequency_weights(student_fn) -> Passed:
+    """Chapter 3, exercise "Weigh the rare classes": ``median_frequency_weights(masks, num_classes, ignore_index)``.
+
+    ``masks`` is ``N×H×W`` labels; pixels labelled ``ignore_index`` count for
+    nothing.  ``f_c`` = pixels of class ``c`` / pixels (not ignored) of the
+    images in which ``c`` appears; the answer is ``median(f) / f_c`` for every
+    class, as ``losses.class_frequency_weights`` computes it.  Every class
+    appears in some image of the hidden cases.
+    """
+    rng = np.random.default_rng(311)
+    return run_cases("median_frequency_weights", student_fn, _balancing_cases(rng), _reference_median_frequency,
+                     tol=1e-6, names=("masks", "num_classes", "ignore_index"))
+

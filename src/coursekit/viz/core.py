@@ -40,12 +40,24 @@ def _as_float_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def blend(image: np.ndarray, mask: np.ndarray, colours: np.ndarray, alpha: float = 0.5,
-          skip_background: bool = True) -> np.ndarray:
-    """The image with each labelled pixel tinted by its class colour (float RGB)."""
+          skip_background: bool = True, ignore_index: int | None = None) -> np.ndarray:
+    """The image with each labelled pixel tinted by its class colour (float RGB).
+
+    Class 0 is the background in most of the course's datasets and stays
+    untinted (``skip_background=False`` tints it too).  Where the data has an
+    ``ignore_index`` (CamVid's void), pass it: then every class is tinted, class
+    0 as well (CamVid's sky), and only the ignored pixels are left as they are.
+    """
     image = _as_float_rgb(image)
-    tint = colorize_mask(mask, colours).astype(np.float32) / 255.0
+    mask = np.asarray(mask)
+    if ignore_index is not None:
+        tint = colorize_mask(np.where(mask == ignore_index, 0, mask), colours).astype(np.float32) / 255.0
+    else:
+        tint = colorize_mask(mask, colours).astype(np.float32) / 255.0
     weight = np.full(mask.shape, alpha, np.float32)
-    if skip_background:
+    if ignore_index is not None:
+        weight[mask == ignore_index] = 0.0
+    elif skip_background:
         weight[mask == 0] = 0.0
     return image * (1 - weight[..., None]) + tint * weight[..., None]
 
@@ -64,13 +76,18 @@ def add_legend(ax, classes, colours, **kwargs) -> None:
     ax.legend(handles=legend_handles(classes, colours), **kwargs)
 
 
-def overlay_mask(image, mask, colours, classes=None, alpha: float = 0.5, ax=None, title=None):
-    """Draw ``mask`` over ``image`` in the palette's colours, with a legend if ``classes`` is given."""
+def overlay_mask(image, mask, colours, classes=None, alpha: float = 0.5, ax=None, title=None,
+                 ignore_index: int | None = None):
+    """Draw ``mask`` over ``image`` in the palette's colours, with a legend if ``classes`` is given.
+
+    The background (class 0) stays untinted, unless the data has an ``ignore_index``: then class 0 is a
+    class like the others (CamVid's sky) and only the ignored pixels stay untinted (see :func:`blend`).
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(blend(image, np.asarray(mask), colours, alpha))
+    ax.imshow(blend(image, np.asarray(mask), colours, alpha, ignore_index=ignore_index))
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -112,8 +129,10 @@ def show_grid(images, masks=None, predictions=None, colours=None, classes=None, 
     if classes is None:
         fig.tight_layout()
         return fig
-    fig.legend(handles=legend_handles(classes, colours), loc="lower center", ncol=len(classes), frameon=False)
-    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))  # keep room for the legend
+    legend_rows = -(-len(classes) // 6)  # at most six classes a row: CamVid's twelve take two
+    fig.legend(handles=legend_handles(classes, colours), loc="lower center", ncol=min(len(classes), 6),
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.3 * (legend_rows + 0.5) / fig.get_figheight(), 1, 1))  # keep room for the legend
     return fig
 
 
