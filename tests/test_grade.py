@@ -51,7 +51,8 @@ def test_stubs_wrong_answers_and_crashes_are_told_apart(student_chapter_one, tmp
     assert grade.main(["grade.py", str(notebook), "--csv", str(csv_path)]) == 0
     rows = list(csv.DictReader(csv_path.open()))
     assert [(r["exercise"], r["result"]) for r in rows] == [("one_hot", "fail"), ("class_iou", "fail"),
-                                                            ("soft_dice", "missing")]
+                                                            ("soft_dice", "missing"), ("soft_dice_loss", "missing"),
+                                                            ("training_step", "missing")]
 
 
 def test_a_file_that_is_not_a_notebook_is_reported(tmp_path):

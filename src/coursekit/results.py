@@ -470,8 +470,8 @@ class CamVidSweep:
     def describe(self) -> str:
         """Where, when and how the runs were measured, in one line."""
         m, s = self.results["machine"], self.settings
-        return (f"{self.path.name}: {len(self.rows())} runs on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), "
-                f"{self.results['date'][:10]}; SegNet width {s['width']}, {s['image_height']}×{s['image_size']} px, "
+        return (f"{self.path.name}\n{len(self.rows())} runs on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), "
+                f"{self.results['date'][:10]}\nSegNet width {s['width']}, {s['image_height']}×{s['image_size']} px, "
                 f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s['schedule']})")
 
 
