@@ -50,10 +50,8 @@ def blend(image: np.ndarray, mask: np.ndarray, colours: np.ndarray, alpha: float
     """
     image = _as_float_rgb(image)
     mask = np.asarray(mask)
-    if ignore_index is not None:
-        tint = colorize_mask(np.where(mask == ignore_index, 0, mask), colours).astype(np.float32) / 255.0
-    else:
-        tint = colorize_mask(mask, colours).astype(np.float32) / 255.0
+    coloured = mask if ignore_index is None else np.where(mask == ignore_index, 0, mask)  # void: any colour, unshown
+    tint = colorize_mask(coloured, colours).astype(np.float32) / 255.0
     weight = np.full(mask.shape, alpha, np.float32)
     if ignore_index is not None:
         weight[mask == ignore_index] = 0.0
