@@ -1,9 +1,12 @@
 """Chapter 2 (FCN): its checkers accept right answers and reject plausible wrong ones;
 its figures show what they claim to."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 from coursekit import exercises, viz
 from coursekit.exercises import ExerciseFailed
@@ -224,3 +227,188 @@ def test_compare_outlines_keeps_the_image_frame_and_fits_many_classes():
     panel = fig.axes[2]
     assert panel.get_xlim() == (-0.5, 11.5) and panel.get_ylim() == (11.5, -0.5)
     assert fig.legends[0]._ncols == 6
+
+
+# --- Chapter 2 on CamVid ----------------------------------------------------------------------------------
+
+
+def test_the_fcn_camvid_row_matches_chapter_three_as_the_chapters_say():
+    """Chapters 2 and 3 say their CamVid runs use the same frames at the same size (so their scores compare),
+    and chapter 2 that FCN-32s scores a quick frame on a 4×5 grid: sizes 32 divides."""
+    from coursekit import profiles
+
+    for profile in profiles.PROFILES:
+        fcn, segnet = profiles.TABLE["fcn_camvid"][profile], profiles.TABLE["segnet_camvid"][profile]
+        assert fcn.image_shape == segnet.image_shape
+        assert (fcn.train_images, fcn.val_images) == (segnet.train_images, segnet.val_images) == (367, 233)
+        assert all(side % 32 == 0 for side in fcn.image_shape)
+    height, width = profiles.TABLE["fcn_camvid"]["quick"].image_shape
+    assert (height // 32, width // 32) == (4, 5)
+    chapter = (ROOT / "notebooks" / "02_fcn.md").read_text()
+    assert 'run.settings("fcn_camvid")' in chapter and "4×5 cells" in chapter
+    assert 'loss="cross_entropy", epochs=road.epochs' in chapter  # plain cross-entropy, as chapter 3's SegNet
+    assert 'loss="cross_entropy", epochs=camvid.epochs' in (ROOT / "notebooks" / "03_segnet.md").read_text()
+
+
+# --- Build it: FCN-8s's fusion of scores, in both frameworks ---------------------------------------------
+
+FUSION_LAYERS = ("upscore2", "upscore_pool4", "final_upscore")
+ANSWER_CODE = re.compile(r"\[(\.\.\.|:) *,|\w\((score|up)|\+ *score")  # the answer's slice, calls, sums
+
+
+def fuse_fcn8s_solution(framework):
+    """The chapter's hidden solution, with ``framework`` for the chapter's ``run.framework``."""
+    def fuse_fcn8s(model, score_fr, score_pool4, score_pool3, size):
+        """FCN-8s's fusion: the model's own up-samplings, its two skips, and the crop to `size`."""
+        names = ("upscore2", "upscore_pool4", "final_upscore")
+        if framework == "torch":
+            upscore2, upscore_pool4, final_upscore = (getattr(model, name) for name in names)
+        else:
+            upscore2, upscore_pool4, final_upscore = (model.get_layer(name) for name in names)
+        scores = upscore2(score_fr) + score_pool4       # stride 32 -> 16
+        scores = upscore_pool4(scores) + score_pool3    # stride 16 -> 8
+        scores = final_upscore(scores)                  # stride 8 -> 1: the padded image
+        height, width = size
+        if framework == "torch":
+            return scores[:, :, :height, :width]
+        return scores[:, :height, :width, :]
+    return fuse_fcn8s
+
+
+def bilinear_resize(framework, factor):
+    """Fixed bilinear interpolation ×``factor``: what a student may use instead of the model's layers."""
+    if framework == "torch":
+        return lambda x: torch.nn.functional.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+    import keras
+
+    return lambda x: keras.ops.image.resize(x, (x.shape[1] * factor, x.shape[2] * factor), interpolation="bilinear")
+
+
+def fuse_fcn8s_mistaken(framework, *, crop="top-left", skips=("pool4", "pool3"), resize=(), swap=False,
+                        pool3_first=False, layer="final_upscore"):
+    """A fusion with one plausible mistake, chosen by the keywords; with none it is the solution."""
+    def fuse_fcn8s(model, score_fr, score_pool4, score_pool3, size):
+        get = (lambda name: getattr(model, name)) if framework == "torch" else model.get_layer
+        up = {name: bilinear_resize(framework, 8 if name == "final_upscore" else 2) if name in resize
+              else get(layer if name == "final_upscore" else name) for name in FUSION_LAYERS}
+        if swap:
+            up["upscore2"], up["upscore_pool4"] = up["upscore_pool4"], up["upscore2"]
+        first, second = (score_pool3, score_pool4) if pool3_first else (score_pool4, score_pool3)
+        scores = up["upscore2"](score_fr)
+        if "pool4" in skips:
+            scores = scores + first
+        scores = up["upscore_pool4"](scores)
+        if "pool3" in skips:
+            scores = scores + second
+        scores = up["final_upscore"](scores)
+        if crop is None:
+            return scores
+        if crop == "resize":
+            if framework == "torch":
+                return torch.nn.functional.interpolate(scores, size=size, mode="bilinear", align_corners=False)
+            import keras
+
+            return keras.ops.image.resize(scores, size, interpolation="bilinear")
+        height, width = size
+        padded_height, padded_width = (scores.shape[-2:] if framework == "torch" else scores.shape[1:3])
+        top, left = (0, 0) if crop == "top-left" else ((padded_height - height) // 2, (padded_width - width) // 2)
+        if framework == "torch":
+            return scores[:, :, top:top + height, left:left + width]
+        return scores[:, top:top + height, left:left + width, :]
+    return fuse_fcn8s
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_fcn8s_fusion_solution_passes_and_so_does_a_fusion_written_another_way(framework):
+    assert exercises.check_fcn8s_fusion(fuse_fcn8s_solution(framework), framework).cases == 3
+    assert exercises.check_fcn8s_fusion(fuse_fcn8s_mistaken(framework), framework).cases == 3
+
+    def linear_pieces(model, score_fr, score_pool4, score_pool3, size):
+        """The up-samplings have no bias, so each term may be up-sampled on its own and the results added."""
+        layer = (lambda name: getattr(model, name)) if framework == "torch" else model.get_layer
+        up2, up_pool4, up8 = (layer(name) for name in FUSION_LAYERS)
+        scores = up8(up_pool4(up2(score_fr))) + up8(up_pool4(score_pool4)) + up8(score_pool3)
+        return scores[..., :size[0], :size[1]] if framework == "torch" else scores[:, :size[0], :size[1]]
+
+    assert exercises.check_fcn8s_fusion(linear_pieces, framework).cases == 3
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_fcn8s_fusion_solution_is_what_the_model_computes_from_an_image(framework):
+    """The premise of the exercise, checked without the checker: on a real forward pass (an image of a size
+    that 32 does not divide), the solution applied to the model's own score maps gives the model's output."""
+    from coursekit.models import build
+
+    image = np.random.default_rng(5).uniform(size=(2, 3, 45, 70)).astype(np.float32)
+    model = build("fcn8s", framework, num_classes=4, width=2)
+    names = ("score_fr", "score_pool4", "score_pool3")
+    if framework == "torch":
+        maps = {}
+        hooks = [getattr(model, name).register_forward_hook(lambda module, args, output, name=name:
+                                                            maps.setdefault(name, output)) for name in names]
+        with torch.no_grad():
+            logits = model.eval()(torch.from_numpy(image))
+            fused = fuse_fcn8s_solution("torch")(model, *(maps[name] for name in names), (45, 70))
+        for hook in hooks:
+            hook.remove()
+        logits, fused = logits.numpy(), fused.numpy()
+    else:
+        import keras
+
+        probe = keras.Model(model.input, [model.get_layer(name).output for name in names] + [model.output])
+        *maps, logits = probe(image.transpose(0, 2, 3, 1))
+        fused = keras.ops.convert_to_numpy(fuse_fcn8s_solution("keras")(model, *maps, (45, 70)))
+        logits = keras.ops.convert_to_numpy(logits)
+    assert fused.shape == logits.shape and np.abs(logits).max() > 0
+    np.testing.assert_allclose(fused, logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("mistake, says", [
+    ({"crop": None}, r"is wrong: the scores have the padded image's size \(the scores themselves are right\)"),
+    ({"crop": "centre"}, "is wrong: the crop keeps another part .* on which sides did the model pad"),
+    ({"skips": ("pool4",)}, "is wrong: score_pool3 was never added: this is FCN-16s's fusion"),
+    ({"skips": ("pool3",)}, "is wrong: score_pool4 was never added"),
+    ({"skips": ()}, "is wrong: neither skip was added"),
+    ({"resize": ("upscore2", "upscore_pool4")},
+     "is wrong: the model's upscore2 was never called: .*learned layers .* a fixed interpolation gives other"),
+    ({"resize": ("final_upscore",)}, "is wrong: the model's final_upscore was never called"),
+    ({"swap": True}, "is wrong: the model's upscore2 was applied to a 4×6 map, the grid of score_pool4: "
+                     "each up-sampling has its own place"),
+    ({"crop": "resize"}, r"is wrong: the scores differ from the model's by up to \d.* though each up-sampling "
+                         r"was applied to a map of the right grid: .*cropped \(not resized\)"),
+    ({"layer": "upscore8"}, r"hidden case 1 of 3 raised \w+(.|\n)*input:(.|\n)*the model is a (torch|keras)\.\S+: "
+                            r"(its layers are its attributes|its get_layer method)"),
+    ({"pool3_first": True}, r"hidden case 1 of 3 raised \w+(.|\n)*input:(.|\n)*grids 32, 16 and 8 times coarser "
+                            r"than the padded image \(score_fr 2×3, score_pool4 4×6, score_pool3 8×12\)"),
+])
+def test_the_fcn8s_fusion_checker_names_each_plausible_mistake_without_the_answer(framework, mistake, says):
+    with pytest.raises(ExerciseFailed, match="fuse_fcn8s: hidden case 1 of 3") as failure:
+        exercises.check_fcn8s_fusion(fuse_fcn8s_mistaken(framework, **mistake), framework)
+    report = str(failure.value)
+    assert re.search(says, report), report
+    assert "input: the score maps of a batch of 2 images of 45×70 pixels (padded inside the model to 64×96)" in report
+    assert not ANSWER_CODE.search(report), report
+
+
+def test_the_fcn8s_fusion_checker_shows_the_shapes_in_the_frameworks_layout():
+    with pytest.raises(ExerciseFailed, match=r"score_fr: shape \(2, 2, 3, 3\)(.|\n)*expected: shape \(2, 45, 70, 3\)"):
+        exercises.check_fcn8s_fusion(fuse_fcn8s_mistaken("keras", crop=None), "keras")
+    with pytest.raises(ExerciseFailed, match=r"score_fr: shape \(2, 3, 2, 3\)(.|\n)*expected: shape \(2, 3, 45, 70\)"):
+        exercises.check_fcn8s_fusion(fuse_fcn8s_mistaken("torch", crop=None), "torch")
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_fcn8s_fusion_left_as_the_student_stub_is_not_answered(framework):
+    def fuse_fcn8s(model, score_fr, score_pool4, score_pool3, size):
+        raise NotImplementedError
+
+    with pytest.raises(ExerciseFailed, match="fuse_fcn8s: not answered yet"):
+        exercises.check_fcn8s_fusion(fuse_fcn8s, framework)
+
+
+def test_the_fcn8s_fusion_checker_refuses_an_unknown_framework_and_an_answer_that_is_not_a_tensor():
+    with pytest.raises(ValueError, match="run.framework"):
+        exercises.check_fcn8s_fusion(fuse_fcn8s_solution("torch"), "jax")
+    with pytest.raises(ExerciseFailed, match="is wrong: the scores have the wrong shape"):
+        exercises.check_fcn8s_fusion(lambda *args: 0.0, "torch")

@@ -54,6 +54,15 @@ TABLE: dict[str, dict[str, Settings]] = {
         "full": Settings(image_size=256, train_images=1464, val_images=300, width=64,
                          epochs=20, batch_size=8, lr=1e-4),
     },
+    # Chapter 2 on CamVid ("fcn_camvid"): the three FCNs on the road scenes, sized as "segnet_camvid" is
+    # (image_size × image_height divisible by 32: FCN-32s scores a 128×160 frame on a 4×5 grid); the full
+    # profile starts from VGG16's ImageNet weights where they can be had, hence its small learning rate.
+    "fcn_camvid": {
+        "quick": Settings(image_size=160, image_height=128, train_images=367, val_images=233, width=4,
+                          epochs=12, batch_size=8, lr=2e-3),
+        "full": Settings(image_size=480, image_height=352, train_images=367, val_images=233, width=64,
+                         epochs=40, batch_size=8, lr=1e-4),
+    },
     # Chapter 3 ("segnet"): SegNet with pooling indices against plain up-sampling.
     "segnet": {
         "quick": Settings(image_size=64, train_images=512, val_images=64, width=16,

@@ -1,14 +1,16 @@
 """Checkers for chapter 2 (FCN): the bilinear kernel, a stack's shape and receptive field,
-the transposed convolution's output size, and a fully connected layer made a convolution."""
+the transposed convolution's output size, a fully connected layer made a convolution, and FCN-8s's fusion of
+scores, the last in the framework the chapter runs."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .basics import _check_framework
 from .core import ExerciseFailed, Passed, check_answered, run_cases
 
-__all__ = ["PREDICTION_STACK", "check_bilinear_kernel", "check_linear_to_conv", "check_stack_prediction",
-           "check_transposed_output_size"]
+__all__ = ["PREDICTION_STACK", "check_bilinear_kernel", "check_fcn8s_fusion", "check_linear_to_conv",
+           "check_stack_prediction", "check_transposed_output_size"]
 
 
 def check_bilinear_kernel(student_fn) -> Passed:
@@ -125,3 +127,264 @@ def check_stack_prediction(answer) -> Passed:
     if wrong:
         raise ExerciseFailed("stack_prediction:\n  " + "\n  ".join(wrong))
     return Passed("stack_prediction", 3)
+
+
+# --- Build it: FCN-8s's fusion of scores, checked against the model's own forward pass (both frameworks) ----
+
+# The up-sampling layers of FCN-8s, in the order its forward pass applies them, and the map each one receives.
+_FUSION_LAYERS = (("upscore2", "score_fr"), ("upscore_pool4", "score_pool4"), ("final_upscore", "score_pool3"))
+_FUSION_TOLERANCE = 1e-4
+
+
+class _FusionModel:
+    """A narrow FCN-8s of ``framework`` with "trained" ×2 up-samplings, and what the checker needs around it.
+
+    The learned ×2 kernels are moved away from their bilinear start (as training moves them), so that a fixed
+    interpolation, or the two layers swapped, gives other scores.  The hidden score maps replace the outputs of
+    ``score_fr``, ``score_pool4`` and ``score_pool3`` inside the model's own forward pass, which is the reference;
+    each up-sampling layer records the grid of every map it is applied to while the student's function runs.
+    """
+
+    def __init__(self, framework: str, num_classes: int, rng):
+        from ..models import build
+        from ..models.common import bilinear_kernel
+
+        self.framework = framework
+        self.model = build("fcn8s", framework, num_classes=num_classes, width=2)
+        self.calls: list[tuple[str, tuple[int, int]]] = []
+        self.layers = {}
+        for name, _ in _FUSION_LAYERS:
+            kernel = bilinear_kernel(num_classes, 2 * (8 if name == "final_upscore" else 2)).astype(np.float32)
+            if name != "final_upscore":  # the fixed ×8 stays bilinear, as in the model
+                kernel = kernel + rng.normal(scale=0.25, size=kernel.shape).astype(np.float32)
+            self.layers[name] = self._prepare(name, kernel)
+
+    def _prepare(self, name: str, kernel: np.ndarray):
+        """Set the layer's kernel (torch's in × out × k × k) and record its calls; returns the layer."""
+        if self.framework == "torch":
+            import torch
+
+            layer = getattr(self.model, name)
+            with torch.no_grad():
+                layer.weight.copy_(torch.from_numpy(kernel))
+            grid = lambda x: tuple(x.shape[-2:])  # noqa: E731
+            method = "forward"
+        else:
+            layer = self.model.get_layer(name)
+            layer.set_weights([kernel.transpose(2, 3, 1, 0)])
+            grid = lambda x: tuple(x.shape[1:3])  # noqa: E731
+            method = "call"
+        original = getattr(layer, method)
+
+        def recorded(x, *args, **kwargs):
+            if len(getattr(x, "shape", ())) == 4:
+                self.calls.append((name, tuple(int(s) for s in grid(x))))
+            return original(x, *args, **kwargs)
+
+        setattr(layer, method, recorded)
+        return layer
+
+    def tensor(self, array: np.ndarray):
+        """An N×C×H×W array as the framework's tensor, in the framework's layout."""
+        if self.framework == "torch":
+            import torch
+
+            return torch.from_numpy(array.copy())
+        import keras
+
+        return keras.ops.convert_to_tensor(array.transpose(0, 2, 3, 1).copy())
+
+    def numpy(self, tensor) -> np.ndarray:
+        """A tensor of the framework (or anything array-like) as a NumPy array, layout unchanged."""
+        if self.framework == "torch":
+            import torch
+
+            if isinstance(tensor, torch.Tensor):
+                return tensor.detach().cpu().numpy()
+            return np.asarray(tensor, dtype=np.float32)
+        import keras
+
+        return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float32)
+
+    def forward(self, maps: dict[str, np.ndarray], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The model's logits for an image of ``size`` whose score maps are ``maps``, and the map before the crop."""
+        n = len(maps["score_fr"])
+        if self.framework == "torch":
+            import torch
+
+            captured = {}
+            hooks = [getattr(self.model, name).register_forward_hook(lambda *_, name=name: self.tensor(maps[name]))
+                     for name in maps]
+            hooks.append(self.model.final_upscore.register_forward_hook(
+                lambda module, args, output: captured.setdefault("full", output)))
+            try:
+                with torch.no_grad():
+                    logits = self.model.eval()(torch.zeros(n, 3, *size))
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            return self.numpy(logits), self.numpy(captured["full"])
+        import keras
+
+        names = list(maps)
+        tail = keras.Model([self.model.get_layer(name).output for name in names] + [self.model.input],
+                           [self.model.get_layer("final_upscore").output, self.model.output])
+        image = keras.ops.zeros((n, *size, 3))
+        full, logits = tail([self.tensor(maps[name]) for name in names] + [image], training=False)
+        return self.numpy(logits), self.numpy(full)
+
+    def fuse(self, maps: dict[str, np.ndarray], size, skips=("score_pool4", "score_pool3")) -> np.ndarray:
+        """The fusion with some skips left out, cropped: the answers of the mistakes the checker names."""
+        scores = self.layers["upscore2"](self.tensor(maps["score_fr"]))
+        if "score_pool4" in skips:
+            scores = scores + self.tensor(maps["score_pool4"])
+        scores = self.layers["upscore_pool4"](scores)
+        if "score_pool3" in skips:
+            scores = scores + self.tensor(maps["score_pool3"])
+        return self.crop(self.numpy(self.layers["final_upscore"](scores)), size)
+
+    def crop(self, full: np.ndarray, size, offset=(0, 0)) -> np.ndarray:
+        (top, left), (height, width) = offset, size
+        if self.framework == "torch":
+            return full[..., top:top + height, left:left + width]
+        return full[:, top:top + height, left:left + width, :]
+
+    def spatial(self, shape) -> tuple:
+        return tuple(shape[-2:]) if self.framework == "torch" else tuple(shape[1:3])
+
+
+def _grids(size) -> dict[str, tuple[int, int]]:
+    """The grid of each score map for an image of ``size``, padded to a multiple of 32 inside the model."""
+    padded = tuple(-(-side // 32) * 32 for side in size)
+    return {"padded": padded, **{name: tuple(side // stride for side in padded)
+                                 for name, stride in (("score_fr", 32), ("score_pool4", 16), ("score_pool3", 8))}}
+
+
+def _fusion_input(maps, size, framework) -> str:
+    grids, (n, num_classes) = _grids(size), maps["score_fr"].shape[:2]
+    layout = "N×C×H×W" if framework == "torch" else "N×H×W×C"
+    lines = [f"input: the score maps of a batch of {n} image{'s' * (n > 1)} of {size[0]}×{size[1]} pixels "
+             f"(padded inside the model to {grids['padded'][0]}×{grids['padded'][1]}), {num_classes} classes, "
+             f"{framework} tensors ({layout})"]
+    for name, array in maps.items():
+        shape = array.shape if framework == "torch" else array.transpose(0, 2, 3, 1).shape
+        lines.append(f"  {name}: shape {tuple(shape)}")
+    return "\n".join([*lines, f"  size: {size}"])
+
+
+def _close(got: np.ndarray, expected: np.ndarray) -> bool:
+    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=_FUSION_TOLERANCE,
+                                                            atol=_FUSION_TOLERANCE))
+
+
+def _fusion_calls_wrong(calls, size) -> list[str]:
+    """What is wrong with the up-sampling layers the student's function applied: one line a problem."""
+    grids = _grids(size)
+    grid_names = {grid: f"the grid of {name}" for name, grid in grids.items() if name != "padded"}
+    called = {name for name, _ in calls}
+    wrong = []
+    for name, source in _FUSION_LAYERS:
+        if name not in called:
+            if name == "final_upscore":
+                wrong.append("the model's final_upscore was never called: up-sample the fused scores with the "
+                             "model's own layer (a transposed convolution, which is not a resize at the borders)")
+            else:
+                wrong.append(f"the model's {name} was never called: FCN-8s's ×2 up-samplings are learned layers "
+                             "with their own (trained) weights, and a fixed interpolation gives other scores")
+        for grid in sorted({grid for layer, grid in calls if layer == name and grid != grids[source]}):
+            where = f", {grid_names[grid]}" if grid in grid_names else ""
+            wrong.append(f"the model's {name} was applied to a {grid[0]}×{grid[1]} map{where}: "
+                         "each up-sampling has its own place in the chain, follow the maps from the coarsest grid")
+    return wrong
+
+
+def _diagnose_fusion(got, expected, full, calls, fcn: _FusionModel, maps, size) -> str | None:
+    """None when ``got`` is right; else what is wrong, first line a headline, further lines details."""
+    if got.shape == expected.shape:
+        if _close(got, expected):
+            return None
+    elif got.ndim == 4 and fcn.spatial(got.shape) == _grids(size)["padded"]:
+        done = " (the scores themselves are right)" if _close(got, fcn.numpy(full)) else ""
+        return (f"the scores have the padded image's size{done}: the model pads its input to a multiple of 32, "
+                f"and its output has the input's height and width\n"
+                f"expected: shape {expected.shape}\ngot: shape {got.shape}")
+    else:
+        layout = "N×C×H×W" if fcn.framework == "torch" else "N×H×W×C"
+        return f"the scores have the wrong shape\nexpected: shape {expected.shape}, {layout}\ngot: shape {got.shape}"
+    for skips, missing in ((("score_pool4",), "score_pool3 was never added: this is FCN-16s's fusion"),
+                           (("score_pool3",), "score_pool4 was never added"),
+                           ((), "neither skip was added: this is FCN-32s's scores, up-sampled in three steps")):
+        if _close(got, fcn.fuse(maps, size, skips)):
+            return f"{missing}; FCN-8s adds the scores of both pool4 and pool3"
+    padded, difference = _grids(size)["padded"], float(np.abs(got - expected).max())
+    for offset in {(padded[0] - size[0], padded[1] - size[1]), ((padded[0] - size[0]) // 2, (padded[1] - size[1]) // 2),
+                   (0, padded[1] - size[1]), (padded[0] - size[0], 0)} - {(0, 0)}:
+        if _close(got, fcn.crop(fcn.numpy(full), size, offset)):
+            return ("the crop keeps another part of the up-sampled scores than the one that covers the image: "
+                    "on which sides did the model pad it?")
+    wrong = _fusion_calls_wrong(calls, size)
+    if wrong:
+        return "\n".join([*wrong, f"largest difference from the model's scores: {difference:.3g}"])
+    return (f"the scores differ from the model's by up to {difference:.3g}, though each up-sampling was applied "
+            "to a map of the right grid: is each skip added once, unscaled, and the result cropped (not resized) "
+            "to the input's size?")
+
+
+def _fusion_crash_hint(err: Exception, grids, framework: str) -> str:
+    """A line on what the error is likely about: maps of different grids added, or a layer not found."""
+    message = str(err).lower()
+    if isinstance(err, AttributeError) or "no such layer" in message:
+        if framework == "torch":
+            return ("\nthe model is a torch.nn.Module: its layers are its attributes, named as in the chapter "
+                    "(upscore2, upscore_pool4, final_upscore)")
+        return ("\nthe model is a keras.Model: its get_layer method finds a layer by its name, as in the chapter "
+                "(upscore2, upscore_pool4, final_upscore)")
+    if any(word in message for word in ("size", "shape", "broadcast", "match")):
+        shapes = ", ".join(f"{name} {grids[name][0]}×{grids[name][1]}"
+                           for name in ("score_fr", "score_pool4", "score_pool3"))
+        return (f"\nthe maps lie on grids 32, 16 and 8 times coarser than the padded image ({shapes}): "
+                "only maps of the same height and width can be added")
+    return ""
+
+
+def check_fcn8s_fusion(student_fn, framework: str = "torch") -> Passed:
+    """Chapter 2, exercise "FCN-8s's fusion of scores":
+    ``fuse_fcn8s(model, score_fr, score_pool4, score_pool3, size)`` -> the class scores at the input's size.
+
+    ``model`` is a narrow FCN-8s of ``framework`` (``coursekit.models.build("fcn8s", ...)``), the three maps
+    are the framework's tensors (torch ``N×C×H×W``, Keras ``N×H×W×C``) on the grids of pool5, pool4 and pool3
+    of the image padded to a multiple of 32, and ``size`` is the image's ``(height, width)``.  The answer must
+    equal the model's own forward pass on those maps: its learned ×2 up-samplings ``upscore2`` and
+    ``upscore_pool4`` with the skips added, its fixed ``final_upscore``, and the crop.  The checker's model has
+    ×2 kernels moved away from bilinear, as training moves them, and hidden sizes that 32 does not divide.
+    """
+    _check_framework(framework)
+    rng = np.random.default_rng(808)
+    cases = [(2, 3, (45, 70)), (1, 5, (33, 97)), (3, 2, (100, 50))]
+    for number, (n, num_classes, size) in enumerate(cases, 1):
+        where = f"fuse_fcn8s: hidden case {number} of {len(cases)}"
+        grids = _grids(size)
+        maps = {name: rng.normal(size=(n, num_classes, *grids[name])).astype(np.float32)
+                for name in ("score_fr", "score_pool4", "score_pool3")}
+        fcn = _FusionModel(framework, num_classes, rng)
+        expected, full = fcn.forward(maps, size)
+        shown = _fusion_input(maps, size, framework)
+        fcn.calls.clear()
+        try:
+            got = student_fn(fcn.model, *(fcn.tensor(maps[name]) for name in maps), size)
+        except NotImplementedError:
+            raise ExerciseFailed("fuse_fcn8s: not answered yet (the function raises NotImplementedError)") from None
+        except Exception as err:  # the student's bug: say on which input, with a hint where one fits
+            hint = _fusion_crash_hint(err, grids, framework)
+            raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}\n{shown}" + hint) from err
+        calls = list(fcn.calls)  # before the checker's own calls to the layers
+        try:
+            got = fcn.numpy(got)
+        except Exception as err:  # noqa: BLE001 - not a tensor, whatever it is
+            raise ExerciseFailed(f"{where}: return the scores as a {framework} tensor, got {type(got).__name__} "
+                                 f"({err})\n{shown}") from None
+        reason = _diagnose_fusion(got, expected, full, calls, fcn, maps, size)
+        if reason is not None:
+            headline, *details = reason.splitlines()
+            raise ExerciseFailed("\n".join([f"{where} is wrong: {headline}", shown, *details]))
+    return Passed("fuse_fcn8s", len(cases))
