@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, run_cases
+from .core import ExerciseFailed, Passed, not_answered, run_cases
 
 __all__ = ["check_class_iou", "check_one_hot", "check_soft_dice", "check_soft_dice_loss", "check_training_step"]
 
@@ -226,8 +226,7 @@ def check_training_step(student_fn, framework: str = "torch") -> Passed:
             try:
                 got = student_fn(*theirs, *batch)
             except NotImplementedError:
-                raise ExerciseFailed("training_step: not answered yet (the function raises NotImplementedError)") \
-                    from None
+                raise not_answered("training_step") from None
             except Exception as err:
                 raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}\n{shown}, step {step}") from err
             try:

@@ -76,6 +76,11 @@ def close(tol: float = 1e-6) -> Compare:
     return compare
 
 
+def not_answered(exercise: str) -> ExerciseFailed:
+    """The failure a stub's ``NotImplementedError`` becomes: the student edition's function is not written yet."""
+    return ExerciseFailed(f"{exercise}: not answered yet (the function raises NotImplementedError)")
+
+
 def check_answered(exercise: str, answer) -> None:
     """For checkers that take a value (a predicted shape, a count): the student edition's stub is ``...``."""
     if answer is ...:
@@ -123,7 +128,7 @@ def run_cases(exercise: str, student_fn, cases: Sequence[tuple], reference, *, c
         try:
             got = student_fn(*_fresh(case))
         except NotImplementedError:
-            raise ExerciseFailed(f"{exercise}: not answered yet (the function raises NotImplementedError)") from None
+            raise not_answered(exercise) from None
         except Exception as err:  # the student's bug: say on which input, keep their traceback
             raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}\n"
                                  f"input:\n{_show_input(case, names)}") from err

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .basics import _check_framework
-from .core import ExerciseFailed, Passed, check_answered, run_cases
+from .core import ExerciseFailed, Passed, check_answered, not_answered, run_cases
 
 __all__ = ["PREDICTION_STACK", "check_bilinear_kernel", "check_fcn8s_fusion", "check_linear_to_conv",
            "check_stack_prediction", "check_transposed_output_size"]
@@ -373,7 +373,7 @@ def check_fcn8s_fusion(student_fn, framework: str = "torch") -> Passed:
         try:
             got = student_fn(fcn.model, *(fcn.tensor(maps[name]) for name in maps), size)
         except NotImplementedError:
-            raise ExerciseFailed("fuse_fcn8s: not answered yet (the function raises NotImplementedError)") from None
+            raise not_answered("fuse_fcn8s") from None
         except Exception as err:  # the student's bug: say on which input, with a hint where one fits
             hint = _fusion_crash_hint(err, grids, framework)
             raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}\n{shown}" + hint) from err
