@@ -398,3 +398,23 @@ def test_the_keras_training_confusion_compiles_under_xla_and_counts_like_numpy()
     from coursekit.metrics import confusion_matrix
 
     np.testing.assert_array_equal(confusion.matrix(), confusion_matrix(masks, predicted, 3, 255))
+
+
+def test_keras_predict_uses_the_compiled_step_and_gives_the_eager_models_labels(data, caplog):
+    """The Keras engine predicts through Keras' compiled step; the labels are those of calling the model eagerly,
+    also for a last, smaller batch, and many models trained in one session print no warning about retracing."""
+    import keras
+
+    _, val_set = data
+    images = val_set.images[:7]
+    for seed in range(7):  # enough new models for TensorFlow's retracing warning to fire if it were let through
+        seed_everything(seed)
+        model = build("tiny_fcn", "keras", num_classes=4, width=4)
+        compiled = []
+        step = model.predict_on_batch
+        model.predict_on_batch = lambda batch: compiled.append(len(batch)) or step(batch)
+        predicted = train.predict(model, images, batch_size=3)
+        eager = np.asarray(keras.ops.convert_to_numpy(model(images, training=False))).argmax(-1)
+        np.testing.assert_array_equal(predicted, eager)
+        assert compiled == [3, 3, 1]
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]

@@ -17,6 +17,8 @@ weighs them by size).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..losses import get_loss, pixel_cross_entropy
@@ -41,6 +43,21 @@ from .common import (
 import_tensorflow()  # before Keras, so TensorFlow's start-up noise stays out of the chapter
 
 import keras  # noqa: E402
+
+
+class _ExpectedRetracing(logging.Filter):
+    """Drops TensorFlow's warning that functions were traced again: every new model traces its own steps.
+
+    A chapter that trains several models compiles a training and a predict
+    step for each, which TensorFlow counts as "retracing" and warns about in
+    the chapter's output, although nothing is traced twice for one model.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_ExpectedRetracing())
 
 _MIXED = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
@@ -254,7 +271,12 @@ def fit(model, train_data, val_data, opts: Options):
 
 
 def _logits(model, images: np.ndarray) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(model(images, training=False)), np.float32)
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        # predict_on_batch gives every replica the whole batch and returns their outputs end to end
+        return np.asarray(keras.ops.convert_to_numpy(model(images, training=False)), np.float32)
+    # Keras' compiled predict step (traced once per model, again at most for a last, smaller batch): on a CPU
+    # it takes a third of the time of calling the model eagerly, for the same numbers
+    return np.asarray(model.predict_on_batch(images), np.float32)
 
 
 def evaluate(model, data, *, loss, metrics, batch_size, ignore_index=None) -> dict:
