@@ -412,7 +412,7 @@ def test_keras_predict_uses_the_compiled_step_and_gives_the_eager_models_labels(
         model = build("tiny_fcn", "keras", num_classes=4, width=4)
         compiled = []
         step = model.predict_on_batch
-        model.predict_on_batch = lambda batch: compiled.append(len(batch)) or step(batch)
+        model.predict_on_batch = lambda batch, sizes=compiled, step=step: sizes.append(len(batch)) or step(batch)
         predicted = train.predict(model, images, batch_size=3)
         eager = np.asarray(keras.ops.convert_to_numpy(model(images, training=False))).argmax(-1)
         np.testing.assert_array_equal(predicted, eager)
