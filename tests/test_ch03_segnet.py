@@ -280,3 +280,101 @@ def test_median_frequency_weights_right_and_wrong():
     for wrong in ({"all_images": True}, {"count_void": True}, {"invert": True}):
         with pytest.raises(exercises.ExerciseFailed, match="expected"):
             exercises.check_median_frequency_weights(lambda *a, w=wrong: balancing_weights(*a, **w))
+
+
+# --- Build it: a SegNet decoder stage, in both frameworks --------------------------------------------------
+
+
+def decoder_stage_builder(framework, *, indices=True, order="unpool first", batch_norm=True, bias=True,
+                          last_relu=True, epsilon=1e-5):
+    """``decoder_stage(in_channels, widths)`` with one plausible mistake chosen by the keywords; none: the solution."""
+    if framework == "torch":
+        import torch.nn.functional as F
+
+        class DecoderStage(nn.Module):
+            def __init__(self, in_channels, widths):
+                super().__init__()
+                self.unpool = nn.MaxUnpool2d(2, 2)
+                layers = []
+                for position, width in enumerate(widths):
+                    layers.append(nn.Conv2d(in_channels, width, 3, padding=1, bias=bias))
+                    if batch_norm:
+                        layers.append(nn.BatchNorm2d(width, eps=epsilon))
+                    if last_relu or position < len(widths) - 1:
+                        layers.append(nn.ReLU())
+                    in_channels = width
+                self.convs = nn.Sequential(*layers)
+
+            def forward(self, x, where):
+                if order == "convolve first":
+                    return self.unpool(self.convs(x), where)
+                if not indices:
+                    return self.convs(F.interpolate(x, scale_factor=2, mode="nearest"))
+                return self.convs(self.unpool(x, where))
+
+        return DecoderStage
+
+    import keras
+    from keras import layers
+
+    from coursekit.models.keras.segnet import MaxUnpooling2D
+
+    def decoder_stage(in_channels, widths):
+        values = keras.Input((None, None, in_channels))
+        argmax = keras.Input((None, None, in_channels), dtype="int64")
+        first = order == "convolve first"
+        x = values if first else MaxUnpooling2D()([values, argmax]) if indices else layers.UpSampling2D(2)(values)
+        for position, width in enumerate(widths):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=bias)(x)
+            if batch_norm:
+                x = layers.BatchNormalization(epsilon=epsilon)(x)
+            if last_relu or position < len(widths) - 1:
+                x = layers.ReLU()(x)
+        return keras.Model([values, argmax], MaxUnpooling2D()([x, argmax]) if first else x)
+
+    return decoder_stage
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_decoder_stage_solution_passes_for_all_five_stages_on_two_image_sizes(framework):
+    assert exercises.check_segnet_decoder_stage(decoder_stage_builder(framework), framework).cases == 10
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("mistake, says", [
+    ({"indices": False}, "this is nearest-neighbour up-sampling followed by the right convolutions"),
+    ({"batch_norm": False}, "the block does not hold the weights it should"),
+    ({"bias": False}, "the block does not hold the weights it should"),
+    ({"last_relu": False}, "the output has negative values"),
+    ({"epsilon": 1e-3}, "nearly: the output differs from SegNet's"),
+])
+def test_the_decoder_stage_checker_names_each_plausible_mistake(framework, mistake, says):
+    with pytest.raises(exercises.ExerciseFailed, match=says):
+        exercises.check_segnet_decoder_stage(decoder_stage_builder(framework, **mistake), framework)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_decoder_stage_checker_tells_convolving_before_unpooling(framework):
+    with pytest.raises(exercises.ExerciseFailed, match=r"stage5 is wrong: the convolutions ran before the unpooling"):
+        exercises.check_segnet_decoder_stage(decoder_stage_builder(framework, order="convolve first"), framework)
+
+
+def test_the_decoder_stage_checker_tells_a_forgotten_unpooling():
+    class NoUnpooling(nn.Module):
+        def __init__(self, in_channels, widths):
+            super().__init__()
+            self.inner = decoder_stage_builder("torch")(in_channels, widths)
+
+        def forward(self, x, where):
+            return self.inner.convs(x)
+
+    with pytest.raises(exercises.ExerciseFailed, match="the output has the input's height and width"):
+        exercises.check_segnet_decoder_stage(NoUnpooling, "torch")
+
+
+def test_the_decoder_stage_left_as_the_student_stub_is_not_answered():
+    def decoder_stage(in_channels, widths):
+        raise NotImplementedError
+
+    with pytest.raises(exercises.ExerciseFailed, match="not answered yet"):
+        exercises.check_segnet_decoder_stage(decoder_stage, "torch")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, _same, check_answered, run_cases
+from .core import ExerciseFailed, Passed, _same, check_answered, not_answered, run_cases
 
-__all__ = ["check_max_pool_with_indices", "check_max_unpool", "check_median_frequency_weights", "check_segnet_shapes",
-           "check_vgg_segnet_fix"]
+__all__ = ["check_max_pool_with_indices", "check_max_unpool", "check_median_frequency_weights",
+           "check_segnet_decoder_stage", "check_segnet_shapes", "check_vgg_segnet_fix"]
 
 
 def _reference_pool(x):
@@ -216,3 +216,205 @@ def check_median_frequency_weights(student_fn) -> Passed:
     return run_cases("median_frequency_weights", student_fn, _balancing_cases(rng), _reference_median_frequency,
                      tol=1e-6, names=("masks", "num_classes", "ignore_index"))
 
+
+# --- Build a decoder stage ------------------------------------------------------------------
+
+_STAGE_IMAGES = ((2, 64, 96), (1, 96, 32))  # N, H, W: sides that five poolings divide, tall and wide
+
+
+class _SegNetStages:
+    """A narrow SegNet of ``framework`` with "trained" batch norms, and every decoder stage's inputs and output.
+
+    The stages' real inputs are the checker's hidden cases: the map from the stage below (or the encoder) and
+    the indices of the matching pooling, on random images.  The reference is the model's own forward pass.
+    """
+
+    def __init__(self, framework: str, rng):
+        from ..models import build
+        from ..models.common import SEGNET_DECODER_BLOCKS
+        from .twins import randomise_batch_norms
+
+        self.framework = framework
+        self.blocks = dict(SEGNET_DECODER_BLOCKS)
+        self.model = build("segnet", framework, num_classes=3, width=4)  # 4 to 32 channels
+        randomise_batch_norms(self.model, framework, rng)
+        if framework == "torch":
+            self.model.eval()
+
+    def in_channels(self, stage: str) -> int:
+        names = list(self.blocks)
+        below = names.index(stage) - 1
+        return self._width(512) if below < 0 else self._width(self.blocks[names[below]][-1])
+
+    def widths(self, stage: str) -> tuple[int, ...]:
+        return tuple(self._width(w) for w in self.blocks[stage])
+
+    @staticmethod
+    def _width(channels: int) -> int:
+        from ..models.common import scaled
+
+        return scaled(channels, 4 / 64)
+
+    def stages(self, images: np.ndarray) -> dict[str, tuple]:
+        """For each stage, deepest first: ``(x, indices, output)`` as the framework's tensors, of N×C×H×W images."""
+        if self.framework == "torch":
+            import torch
+
+            with torch.no_grad():
+                x, indices, sizes = self.model.encode(torch.from_numpy(images))
+                found = {}
+                for (name, block), where, size in zip(self.model.decoder.items(), reversed(indices), reversed(sizes)):
+                    output = block(self.model.unpool(x, where, output_size=size))
+                    found[name], x = (x, where, output), output
+            return found
+        import keras
+
+        names = list(self.blocks)
+        tensors = []
+        for name in names:
+            tensors += self.model.get_layer(f"unpool_{name}").input  # [x, argmax]
+            tensors.append(self.model.get_layer(f"decoder_{name}_{len(self.blocks[name]) - 1}_relu").output)
+        values = keras.Model(self.model.input, tensors)(images.transpose(0, 2, 3, 1), training=False)
+        return {name: tuple(values[3 * i:3 * i + 3]) for i, name in enumerate(names)}
+
+    def reference_weights(self, stage: str) -> list:
+        from .twins import weights_of
+
+        if self.framework == "torch":
+            return weights_of(self.model.decoder[stage], "torch")
+        layers = [self.model.get_layer(f"decoder_{stage}_{i}_{part}")
+                  for i in range(len(self.blocks[stage])) for part in ("conv", "bn")]
+        return weights_of(layers, "keras")
+
+    def block_on(self, stage: str, x):
+        """The model's convolutions of ``stage`` applied to ``x``: the answer of a stage that up-sampled ``x``
+        some other way than with the indices."""
+        if self.framework == "torch":
+            import torch
+
+            with torch.no_grad():
+                return self.model.decoder[stage](x)
+        for i in range(len(self.blocks[stage])):
+            for part in ("conv", "bn", "relu"):
+                x = self.model.get_layer(f"decoder_{stage}_{i}_{part}")(x, **({"training": False} if part == "bn"
+                                                                               else {}))
+        return x
+
+    def unpool(self, stage: str, x, indices):
+        """The model's unpooling of ``stage`` applied to ``x``."""
+        if self.framework == "torch":
+            return self.model.unpool(x, indices)
+        return self.model.get_layer(f"unpool_{stage}")([x, indices])
+
+    def nearest(self, x):
+        """``x`` doubled by nearest neighbour, in the framework's layout."""
+        if self.framework == "torch":
+            return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
+        import keras
+
+        return keras.ops.repeat(keras.ops.repeat(x, 2, axis=1), 2, axis=2)
+
+    def spatial(self, shape) -> tuple:
+        return tuple(shape[-2:]) if self.framework == "torch" else tuple(shape[1:3])
+
+    def channels(self, shape) -> int:
+        return shape[1] if self.framework == "torch" else shape[-1]
+
+
+def _stage_layout(framework: str, widths) -> str:
+    conv = "Conv2d(3×3, padding 1, with bias), BatchNorm2d" if framework == "torch" else \
+        "Conv2D(3, padding='same', with bias), BatchNormalization"
+    return f"the unpooling, then for each of the widths {list(widths)}: {conv}, ReLU"
+
+
+def _call_stage(stage_model, x, indices, framework: str):
+    if framework == "torch":
+        import torch
+
+        with torch.no_grad():
+            return stage_model.eval()(x, indices)
+    return stage_model([x, indices], training=False)
+
+
+def _diagnose_stage(got: np.ndarray, expected: np.ndarray, x, indices, segnet: _SegNetStages,
+                    stage: str) -> str | None:
+    from .twins import as_numpy, close
+
+    framework = segnet.framework
+    if got.shape != expected.shape:
+        x_shape = tuple(x.shape)
+        if got.ndim == 4 and segnet.spatial(got.shape) == segnet.spatial(x_shape):
+            return "the output has the input's height and width: the stage starts by unpooling ×2 with the indices"
+        if got.ndim == 4 and segnet.channels(got.shape) != segnet.channels(expected.shape):
+            return (f"the output has {segnet.channels(got.shape)} channels: the stage's last convolution gives "
+                    f"{segnet.channels(expected.shape)}, the width of the shallower block it hands on to")
+        return "the output has the wrong shape"
+    if close(got, expected):
+        return None
+    difference = float(np.abs(got - expected).max())
+    if close(got, as_numpy(segnet.block_on(stage, segnet.nearest(x)), framework)):
+        return ("this is nearest-neighbour up-sampling followed by the right convolutions: the values must go back "
+                "to the positions the indices name, with zeros in the other three of each 2×2 window")
+    if segnet.channels(x.shape) == segnet.channels(expected.shape):  # the order can be swapped without an error
+        convolved_first = segnet.unpool(stage, segnet.block_on(stage, x), indices)
+        if close(got, as_numpy(convolved_first, framework)):
+            return ("the convolutions ran before the unpooling: the stage unpools first, so that its convolutions "
+                    "fill in the sparse map")
+    if got.min() < 0:
+        return (f"the output has negative values (down to {got.min():.3g}): every convolution of the stage, the "
+                "last one too, is followed by batch norm and a ReLU")
+    if close(got, expected, tol=1e-2):
+        hint = (" Keras' BatchNormalization has epsilon=1e-3 by default; SegNet's, as PyTorch's, uses 1e-5"
+                if framework == "keras" else "")
+        return f"nearly: the output differs from SegNet's by up to {difference:.3g}.{hint}"
+    return (f"the output differs from SegNet's by up to {difference:.3g}: is it unpool first, then each "
+            "convolution followed by its batch norm and ReLU, in the order of the widths?")
+
+
+def check_segnet_decoder_stage(student_builder, framework: str = "torch") -> Passed:
+    """Chapter 3, exercise "Build a decoder stage": ``decoder_stage(in_channels, widths)`` -> a stage of ``framework``.
+
+    The stage unpools its input ×2 with the indices of the matching encoder
+    pooling, then applies, for each entry of ``widths``, a 3×3 convolution
+    with bias (same padding), batch norm (epsilon 1e-5) and a ReLU.  PyTorch:
+    an ``nn.Module`` called as ``stage(x, indices)``, with
+    ``MaxPool2d(2, return_indices=True)``'s indices; Keras: a ``keras.Model``
+    called as ``stage([x, argmax])``, with the flat indices of coursekit's
+    ``MaxPoolingWithArgmax``.  The checker builds each of the five stages of a
+    narrow SegNet, copies the model's weights into it in order and compares
+    outputs on the stage's real inputs for hidden images.
+    """
+    from .fcn import _check_framework
+    from .twins import as_numpy, copy_weights_in_order
+
+    _check_framework(framework)
+    rng = np.random.default_rng(333)
+    segnet = _SegNetStages(framework, rng)
+    images = [rng.normal(size=shape[:1] + (3,) + shape[1:]).astype(np.float32) for shape in _STAGE_IMAGES]
+    found = [segnet.stages(batch) for batch in images]
+    cases = 0
+    for stage in segnet.blocks:
+        in_channels, widths = segnet.in_channels(stage), segnet.widths(stage)
+        where = f"decoder_stage({in_channels}, {widths}), SegNet's {stage}"
+        try:
+            built = student_builder(in_channels, widths)
+        except NotImplementedError:
+            raise not_answered("decoder_stage") from None
+        except Exception as err:  # the student's bug: say for which stage
+            raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}") from err
+        copy_weights_in_order(built, segnet.reference_weights(stage), framework, where,
+                              _stage_layout(framework, widths))
+        for stages in found:
+            x, indices, output = stages[stage]
+            shown = f"  x: shape {tuple(x.shape)}\n  indices: shape {tuple(indices.shape)}"
+            try:
+                got = as_numpy(_call_stage(built, x, indices, framework), framework)
+            except Exception as err:  # noqa: BLE001 - the student's stage failed on this input
+                raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}\ninput:\n{shown}") from err
+            expected = as_numpy(output, framework)
+            reason = _diagnose_stage(got, expected, x, indices, segnet, stage)
+            if reason is not None:
+                raise ExerciseFailed(f"{where} is wrong: {reason}\ninput:\n{shown}\n"
+                                     f"expected: shape {expected.shape}\ngot: shape {got.shape}")
+            cases += 1
+    return Passed("decoder_stage", cases)
