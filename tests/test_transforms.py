@@ -4,6 +4,7 @@ import pytest
 from coursekit.data import shapes
 from coursekit.data.transforms import (
     Compose,
+    ElasticCrop,
     ElasticDeform,
     Flip,
     IntensityJitter,
@@ -16,6 +17,7 @@ from coursekit.data.transforms import (
     unet_augmentation,
     upsample_displacements,
     warp,
+    window_displacements,
 )
 
 
@@ -210,3 +212,68 @@ def test_bad_masks_are_refused(mask, match):
 def test_bad_probability_is_refused():
     with pytest.raises(ValueError, match="probability"):
         Compose([(Flip(1), 1.5)])
+
+
+def test_a_window_of_the_field_is_the_whole_fields_window():
+    coarse = np.random.default_rng(0).normal(0, 10, (2, 3, 3))
+    whole = upsample_displacements(coarse, (96, 80))
+    np.testing.assert_allclose(window_displacements(coarse, (96, 80), (30, 12), (40, 24)), whole[:, 30:70, 12:36])
+
+
+def _largest_strain(field):
+    return max(np.abs(np.gradient(component, axis=axis)).max() for component in field for axis in (0, 1))
+
+
+def test_the_elastic_crop_strains_a_tile_as_the_whole_image_not_four_times_more():
+    """The same 3×3 grid and sigma drawn over a 128-pixel tile instead of the 512-pixel image strains it four times
+    as much; the elastic crop draws the grid over the image, so its tiles keep the image's strain."""
+    tile, image = [], []
+    for seed in range(60):
+        coarse = np.random.default_rng(seed).normal(0, 10.0, (2, 3, 3))
+        tile.append(_largest_strain(upsample_displacements(coarse, (128, 128))))
+        image.append(_largest_strain(upsample_displacements(coarse, (512, 512))))
+        for corner in ((0, 0), (192, 320), (384, 384)):  # a window is strained as much as its part of the image
+            window = _largest_strain(window_displacements(coarse, (512, 512), corner, (128, 128)))
+            assert window <= image[-1] + 1e-9
+    assert 3.5 < np.median(tile) / np.median(image) < 4.5
+
+
+def test_the_elastic_crop_is_the_plain_crop_without_deformation_and_keeps_the_labels():
+    image, mask = shapes(1, 96, seed=3)[0]
+    top, left = RandomCrop(40).corner(image.shape, np.random.default_rng(8))
+    plain = (image[top:top + 40, left:left + 40], mask[top:top + 40, left:left + 40])
+    for step in (ElasticCrop(40, probability=0.0), ElasticCrop(40, sigma=0.0, probability=1.0)):
+        got = step(image, mask, np.random.default_rng(8))
+        np.testing.assert_allclose(got[0], plain[0], atol=1e-6)
+        np.testing.assert_array_equal(got[1], plain[1])
+    deformed = ElasticCrop(40, sigma=6.0, probability=1.0)(image, mask, np.random.default_rng(8))
+    assert deformed[0].shape == (40, 40, 3) and not np.array_equal(deformed[1], plain[1])
+    assert set(np.unique(deformed[1])) <= set(np.unique(mask))
+    with pytest.raises(ValueError, match="cannot crop 100×100 from a 96×96 image"):
+        ElasticCrop(100)(image, mask, np.random.default_rng(0))
+
+
+class _FixedDraws:
+    """Stands in for the generator: the crop's corner, "deform", and every node displaced 5 rows down."""
+
+    def __init__(self, corner):
+        self.corners = list(corner)
+
+    def integers(self, low, high):
+        return self.corners.pop(0)
+
+    def random(self):
+        return 0.0
+
+    def normal(self, loc, scale, size):
+        return np.stack([np.full(size[1:], 5.0), np.zeros(size[1:])])
+
+
+def test_what_moves_into_an_elastic_crop_comes_from_the_image_around_it():
+    """A uniform shift of 5 rows shows the 5 rows below the tile, real image, where deforming the cut tile alone
+    would mirror the tile's own last rows back in."""
+    image = np.arange(64 * 64, dtype=np.float32).reshape(64, 64, 1) / 4096
+    mask = (np.arange(64)[:, None] * np.ones(64, np.int64)).astype(np.int64)  # each row labelled by its number
+    got_image, got_mask = ElasticCrop(16, sigma=3.0, probability=1.0)(image, mask, _FixedDraws((20, 30)))
+    np.testing.assert_array_equal(got_mask, mask[25:41, 30:46])
+    np.testing.assert_allclose(got_image, image[25:41, 30:46], atol=1e-5)

@@ -5,7 +5,9 @@ augmentation made that possible.  Every geometric transform here is applied
 to the image and to the mask alike, so each label stays on its pixel:
 
 * flips and 90° rotations: exact, they only reorder pixels;
-* random crops to a fixed size;
+* random crops to a fixed size (with the elastic deformation, one step: the
+  field is drawn over the whole image, so that a small tile is strained as
+  much as the whole image would be, not more);
 * intensity jitter (brightness and contrast), image only, since labels do not
   depend on how bright a pixel is;
 * the paper's elastic deformation: random displacements on a coarse 3×3 grid,
@@ -93,13 +95,23 @@ def upsample_displacements(coarse: np.ndarray, shape: Sequence[int]) -> np.ndarr
     corners of a 3×3 grid are the image's corners), and the cubic spline passes
     through them: at a node the pixel's displacement is exactly the drawn one.
     """
+    return window_displacements(coarse, shape, (0, 0), shape)
+
+
+def window_displacements(coarse: np.ndarray, shape: Sequence[int], corner: Sequence[int],
+                         size: Sequence[int]) -> np.ndarray:
+    """The part of ``upsample_displacements(coarse, shape)`` in the ``size`` window at ``corner``, alone.
+
+    The field of the whole ``shape`` is never computed: only the window's pixels
+    are interpolated, at the positions they have in the whole image.
+    """
     from scipy import ndimage
 
-    height, width = shape
+    (height, width), (top, left), (window_height, window_width) = shape, corner, size
     rows, cols = coarse.shape[1:]
     # pixel positions expressed in units of the coarse grid
-    y = np.linspace(0, rows - 1, height)
-    x = np.linspace(0, cols - 1, width)
+    y = np.linspace(0, rows - 1, height)[top:top + window_height]
+    x = np.linspace(0, cols - 1, width)[left:left + window_width]
     yy, xx = np.meshgrid(y, x, indexing="ij")
     return np.stack([ndimage.map_coordinates(component, [yy, xx], order=3, mode="mirror")
                      for component in coarse])
@@ -171,13 +183,15 @@ class RandomCrop:
 
     size: int | tuple[int, int]
 
-    def __call__(self, image, mask, rng):
+    def corner(self, shape, rng) -> tuple[int, int]:
+        """A random top-left corner at which the window fits an image of ``shape``."""
         height, width = pair_size(self.size)
-        if height > image.shape[0] or width > image.shape[1]:
-            raise ValueError(f"cannot crop {height}×{width} from a {image.shape[0]}×{image.shape[1]} image")
-        top = int(rng.integers(0, image.shape[0] - height + 1))
-        left = int(rng.integers(0, image.shape[1] - width + 1))
-        return crop(image, mask, top, left, (height, width))
+        if height > shape[0] or width > shape[1]:
+            raise ValueError(f"cannot crop {height}×{width} from a {shape[0]}×{shape[1]} image")
+        return int(rng.integers(0, shape[0] - height + 1)), int(rng.integers(0, shape[1] - width + 1))
+
+    def __call__(self, image, mask, rng):
+        return crop(image, mask, *self.corner(image.shape, rng), self.size)
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,41 @@ class ElasticDeform:
 
     def __call__(self, image, mask, rng):
         return warp(image, mask, elastic_field(image.shape[:2], rng, self.sigma, self.grid))
+
+
+@dataclass(frozen=True)
+class ElasticCrop:
+    """A random ``size`` window, elastically deformed with ``probability``, at the strain of the whole image.
+
+    The paper deforms whole training images: on ISBI's 512×512 slices the 3×3
+    grid's nodes lie 256 pixels apart, and a 10-pixel displacement stretches the
+    tissue by a few per cent.  The same grid drawn over a 128-pixel tile puts the
+    nodes 64 pixels apart and strains the tile four times as much.  So the
+    coarse grid is drawn over the whole image and evaluated on the window and a
+    margin of ``4 * sigma`` pixels around it; that region is deformed (what moves
+    into the window is real image, mirrored only at the image's own border) and
+    the window is cut out of it.  Without the deformation it is a plain random crop.
+    """
+
+    size: int | tuple[int, int]
+    sigma: float = 10.0
+    grid: int = 3
+    probability: float = 0.5
+
+    def __call__(self, image, mask, rng):
+        height, width = pair_size(self.size)
+        image_height, image_width = image.shape[:2]
+        top, left = RandomCrop(self.size).corner(image.shape, rng)
+        if rng.random() >= self.probability:
+            return crop(image, mask, top, left, (height, width))
+        coarse = rng.normal(0.0, self.sigma, size=(2, self.grid, self.grid))
+        margin = int(np.ceil(4 * self.sigma))
+        region_top, region_left = max(top - margin, 0), max(left - margin, 0)
+        region = (min(top + height + margin, image_height) - region_top,
+                  min(left + width + margin, image_width) - region_left)
+        field = window_displacements(coarse, (image_height, image_width), (region_top, region_left), region)
+        warped = warp(*crop(image, mask, region_top, region_left, region), field)
+        return crop(*warped, top - region_top, left - region_left, (height, width))
 
 
 class Compose:
@@ -233,13 +282,17 @@ class Compose:
 def unet_augmentation(crop_size: int | tuple[int, int] | None = None, flip_p: float = 0.5,
                       rotate_p: float = 0.5, jitter_p: float = 0.5, elastic_p: float = 0.5,
                       sigma: float = 10.0) -> Compose:
-    """The chapter's augmentation: flips, quarter turns, an optional crop, jitter, elastic deformation.
+    """The chapter's augmentation: flips, quarter turns, an optional crop, elastic deformation, jitter.
 
-    The crop comes before the elastic deformation so the expensive resampling
-    runs on the smaller window.
+    With ``crop_size`` the crop and the deformation are one step,
+    :class:`ElasticCrop`: the deformation has the strain it would have on the
+    whole image, and the expensive resampling runs on the window and its margin
+    only.  Without it the whole image is deformed (:class:`ElasticDeform`).
     """
     steps: list[tuple[Step, float]] = [(Flip(1), flip_p), (Flip(0), flip_p), (Rotate90(), rotate_p)]
     if crop_size is not None:
-        steps.append((RandomCrop(crop_size), 1.0))
-    steps += [(IntensityJitter(), jitter_p), (ElasticDeform(sigma), elastic_p)]
+        steps.append((ElasticCrop(crop_size, sigma, probability=elastic_p), 1.0))
+    else:
+        steps.append((ElasticDeform(sigma), elastic_p))
+    steps.append((IntensityJitter(), jitter_p))
     return Compose(steps)
