@@ -272,3 +272,71 @@ def test_profile_row_trains_on_tiles_a_u_net_can_take():
     for profile in ("quick", "full"):
         settings = settings_for("unet", profile)
         assert settings.image_size % 16 == 0  # four poolings
+
+
+# --- Build it: a decoder level of the paper's U-Net, in both frameworks -----------------------------------
+
+
+def decoder_level_answer(framework, *, crop="centre", order="up first", resize=False):
+    """``decoder_level(x, skip, up, conv1, conv2)`` with one plausible mistake chosen by the keywords."""
+    def decoder_level(x, skip, up, conv1, conv2):
+        x = up(x)
+        if framework == "torch":
+            import torch
+            import torch.nn.functional as F
+
+            (h, w), (big_h, big_w) = x.shape[-2:], skip.shape[-2:]
+        else:
+            import keras
+
+            (h, w), (big_h, big_w) = x.shape[1:3], skip.shape[1:3]
+        top, left = ((big_h - h) // 2, (big_w - w) // 2) if crop == "centre" else (0, 0)
+        if framework == "torch":
+            skip = F.interpolate(skip, size=(h, w)) if resize else skip[..., top:top + h, left:left + w]
+            parts = [x, skip] if order == "up first" else [skip, x]
+            return conv2(conv1(torch.cat(parts, dim=1)))
+        skip = keras.ops.image.resize(skip, (h, w)) if resize else skip[:, top:top + h, left:left + w, :]
+        parts = [x, skip] if order == "up first" else [skip, x]
+        return conv2(conv1(keras.ops.concatenate(parts, axis=-1)))
+
+    return decoder_level
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_the_decoder_level_solution_passes_on_every_level_and_both_image_shapes(framework):
+    assert exercises.check_unet_decoder_level(decoder_level_answer(framework), framework).cases == 8
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("mistake, says", [
+    ({"crop": "corner"}, "the skip is cropped at its top-left corner"),
+    ({"order": "skip first"}, "the skip comes first in the concatenation"),
+    ({"resize": True}, "crop the skip \\(not resize it\\)"),
+])
+def test_the_decoder_level_checker_names_each_plausible_mistake(framework, mistake, says):
+    with pytest.raises(exercises.ExerciseFailed, match=says):
+        exercises.check_unet_decoder_level(decoder_level_answer(framework, **mistake), framework)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_a_decoder_level_without_the_crop_is_told_to_crop_the_skip(framework):
+    def uncropped(x, skip, up, conv1, conv2):
+        x = up(x)
+        if framework == "torch":
+            import torch
+
+            return conv2(conv1(torch.cat([x, skip], dim=1)))
+        import keras
+
+        return conv2(conv1(keras.ops.concatenate([x, skip], axis=-1)))
+
+    with pytest.raises(exercises.ExerciseFailed, match="(?s)raised .*crop it to the up-sampled map's height and width"):
+        exercises.check_unet_decoder_level(uncropped, framework)
+
+
+def test_the_decoder_level_left_as_the_student_stub_is_not_answered():
+    def decoder_level(x, skip, up, conv1, conv2):
+        raise NotImplementedError
+
+    with pytest.raises(exercises.ExerciseFailed, match="not answered yet"):
+        exercises.check_unet_decoder_level(decoder_level, "keras")

@@ -1,4 +1,5 @@
-"""Checkers for chapter 4 (U-Net): the unpadded U-Net's sizes, its shapes, the elastic warp, the border weights."""
+"""Checkers for chapter 4 (U-Net): the unpadded U-Net's sizes, its shapes, a decoder level, the elastic warp, the border
+weights."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import numpy as np
 from ..data.transforms import upsample_displacements, warp
 from ..losses import unet_weight_map
 from ..models.unet_sizes import _output_size_or_none
-from .core import ExerciseFailed, Passed, _same, check_answered, run_cases
+from .core import ExerciseFailed, Passed, _same, check_answered, not_answered, run_cases
 
-__all__ = ["check_border_weights", "check_valid_output_size", "check_valid_unet_shapes", "check_warp_pair"]
+__all__ = ["check_border_weights", "check_unet_decoder_level", "check_valid_output_size", "check_valid_unet_shapes",
+           "check_warp_pair"]
 
 
 def check_valid_output_size(student_fn) -> Passed:
@@ -157,3 +159,149 @@ def check_border_weights(student_fn) -> Passed:
 
     return run_cases("border_weights", student_fn, _instance_cases(), reference, tol=1e-4,
                      names=("instances", "w0", "sigma"))
+
+
+# --- Build it: a decoder level of the paper's U-Net ---------------------------------------------------------
+
+_LEVEL_IMAGES = ((2, 188, 204), (1, 204, 188))  # N, H, W: valid sizes for depth 4 (outputs 4×20 and 20×4)
+
+
+class _ValidUNetLevels:
+    """A narrow unpadded U-Net of ``framework``, its decoder levels' layers, and each level's real inputs.
+
+    The reference is the model's own forward pass; the alternatives are the answers of the mistakes the
+    checker names (a corner crop, the concatenation in the other order).
+    """
+
+    def __init__(self, framework: str):
+        from ..models import build
+
+        self.framework = framework
+        self.model = build("unet_valid", framework, in_channels=1, num_classes=2, width=4)
+        if framework == "torch":
+            self.model.eval()
+        self.depth = self.model.depth
+
+    def layers(self, level: int) -> tuple:
+        """``up``, ``conv1``, ``conv2`` of decoder level ``level``: each applies its ReLU itself."""
+        if self.framework == "torch":
+            block = self.model.decoder[level]
+            return block.up, block.convs[0], block.convs[1]
+        return tuple(self.model.get_layer(f"decoder_{level}_{name}")
+                     for name in ("up_conv", "convs_0_conv", "convs_1_conv"))
+
+    def levels(self, images: np.ndarray) -> dict[int, tuple]:
+        """For each decoder level: ``(x, skip, output)``, the framework's tensors, of N×1×H×W images."""
+        if self.framework == "torch":
+            import torch
+
+            found, hooks = {}, []
+            for level, block in enumerate(self.model.decoder):
+                hooks.append(block.register_forward_hook(
+                    lambda module, args, output, level=level: found.__setitem__(level, (*args, output))))
+            try:
+                with torch.no_grad():
+                    self.model(torch.from_numpy(images))
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            return found
+        import keras
+
+        tensors = []
+        for level in range(self.depth):
+            tensors += [self.model.get_layer(f"decoder_{level}_up_conv").input,
+                        self.model.stages[f"encoder_{level}"].output,
+                        self.model.get_layer(f"decoder_{level}_convs_1_conv").output]
+        values = keras.Model(self.model.input, tensors)(images.transpose(0, 2, 3, 1), training=False)
+        return {level: tuple(values[3 * level:3 * level + 3]) for level in range(self.depth)}
+
+    def run(self, level: int, x, skip, *, corner: bool = False, skip_first: bool = False):
+        """The level with one of the named mistakes: the skip cropped at its top-left corner, or put first."""
+        up, conv1, conv2 = self.layers(level)
+        if self.framework == "torch":
+            import torch
+
+            with torch.no_grad():
+                x = up(x)
+                skip = self._crop(skip, tuple(x.shape[-2:]), corner)
+                return conv2(conv1(torch.cat([skip, x] if skip_first else [x, skip], dim=1)))
+        import keras
+
+        x = up(x)
+        skip = self._crop(skip, tuple(x.shape[1:3]), corner)
+        return conv2(conv1(keras.ops.concatenate([skip, x] if skip_first else [x, skip], axis=-1)))
+
+    def _crop(self, skip, size, corner: bool):
+        spatial = tuple(skip.shape[-2:]) if self.framework == "torch" else tuple(skip.shape[1:3])
+        top, left = (0, 0) if corner else ((spatial[0] - size[0]) // 2, (spatial[1] - size[1]) // 2)
+        if self.framework == "torch":
+            return skip[..., top:top + size[0], left:left + size[1]]
+        return skip[:, top:top + size[0], left:left + size[1], :]
+
+
+def _level_crash_hint(err: Exception) -> str:
+    message = str(err).lower()
+    if any(word in message for word in ("size", "shape", "dimension", "match", "channels")):
+        return ("\nthe skip is larger than the up-sampled map (the encoder's valid convolutions lost fewer pixels "
+                "at that level than the path down and up again): crop it to the up-sampled map's height and width "
+                "before the concatenation; conv1 expects the two maps' channels together")
+    return ""
+
+
+def _diagnose_level(got: np.ndarray, expected: np.ndarray, unet: _ValidUNetLevels, level: int, x, skip) -> str | None:
+    from .twins import as_numpy, close
+
+    framework = unet.framework
+    if got.shape != expected.shape:
+        return "the output has the wrong shape"
+    if close(got, expected):
+        return None
+    if close(got, as_numpy(unet.run(level, x, skip, corner=True), framework)):
+        return ("the skip is cropped at its top-left corner: the up-sampled map lies over the skip's centre, "
+                "since the valid convolutions trimmed every border alike")
+    if close(got, as_numpy(unet.run(level, x, skip, skip_first=True), framework)):
+        return ("the skip comes first in the concatenation: this model puts the up-sampled map first, and conv1's "
+                "weights belong to the channels in that order")
+    return (f"the output differs from the model's by up to {float(np.abs(got - expected).max()):.3g}: up-sample "
+            "with up, crop the skip (not resize it), concatenate along the channels, then conv1 and conv2")
+
+
+def check_unet_decoder_level(student_fn, framework: str = "torch") -> Passed:
+    """Chapter 4, exercise "A decoder level": ``decoder_level(x, skip, up, conv1, conv2)`` -> the level's output.
+
+    One level of the paper's unpadded U-Net, in ``framework``: ``up`` (the 2×2
+    up-convolution, with its ReLU) doubles ``x``; the encoder's ``skip``, larger,
+    is cropped to the centre to the up-sampled map's height and width; the two
+    are concatenated along the channels, up-sampled map first; ``conv1`` and
+    ``conv2`` (valid 3×3 convolutions with ReLU) follow.  The layers are the
+    model's own; the cases are each of the four levels of a narrow
+    ``unet_valid`` on its real inputs for hidden images of two shapes.
+    """
+    from .fcn import _check_framework
+    from .twins import as_numpy
+
+    _check_framework(framework)
+    rng = np.random.default_rng(444)
+    unet = _ValidUNetLevels(framework)
+    cases = 0
+    for shape in _LEVEL_IMAGES:
+        levels = unet.levels(rng.normal(size=(shape[0], 1, *shape[1:])).astype(np.float32))
+        for level in reversed(range(unet.depth)):
+            x, skip, output = levels[level]
+            where = f"decoder_level: decoder level {level}, image {'×'.join(map(str, shape[1:]))}"
+            shown = f"input:\n  x: shape {tuple(x.shape)}\n  skip: shape {tuple(skip.shape)}"
+            try:
+                got = student_fn(x, skip, *unet.layers(level))
+            except NotImplementedError:
+                raise not_answered("decoder_level") from None
+            except Exception as err:  # the student's bug: say on which input, with a hint where one fits
+                raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}\n{shown}"
+                                     + _level_crash_hint(err)) from err
+            got, expected = as_numpy(got, framework), as_numpy(output, framework)
+            reason = _diagnose_level(got, expected, unet, level, x, skip)
+            if reason is not None:
+                raise ExerciseFailed(f"{where} is wrong: {reason}\n{shown}\n"
+                                     f"expected: shape {expected.shape}\ngot: shape {got.shape}")
+            cases += 1
+    return Passed("decoder_level", cases)
