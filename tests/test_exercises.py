@@ -7,7 +7,7 @@ from coursekit import exercises
 from coursekit.exercises.core import run_cases
 
 
-def good_one_hot(mask, num_classes):
+def good_one_hot(mask, num_classes, ignore_index=None):
     return (mask[..., None] == np.arange(num_classes)).astype(np.float32)
 
 
@@ -31,11 +31,11 @@ def test_right_answers_pass(checker, answer):
 
 WRONG = {
     "one_hot, channels first": (exercises.check_one_hot,
-                                lambda m, n: np.moveaxis(good_one_hot(m, n), -1, 0)),
+                                lambda m, n, v: np.moveaxis(good_one_hot(m, n), -1, 0)),
     "one_hot, only the classes present": (exercises.check_one_hot,
-                                          lambda m, n: good_one_hot(m, m.max() + 1)),
+                                          lambda m, n, v: good_one_hot(m, m.max() + 1)),
     "one_hot, off by one": (exercises.check_one_hot,
-                            lambda m, n: (m[..., None] == np.arange(1, n + 1)).astype(np.float32)),
+                            lambda m, n, v: (m[..., None] == np.arange(1, n + 1)).astype(np.float32)),
     "iou, empty class scores 1": (exercises.check_class_iou,
                                   lambda t, p, c: 1.0 if not ((t == c) | (p == c)).any() else good_iou(t, p, c)),
     "iou, divided by the target only": (exercises.check_class_iou,
@@ -50,6 +50,26 @@ WRONG = {
     "soft dice, without the 2": (exercises.check_soft_dice,
                                  lambda p, g, smooth=1.0: ((p * g).sum() + smooth) / (p.sum() + g.sum() + smooth)),
 }
+
+
+def _void_as_class_zero(mask, num_classes, ignore_index):
+    return good_one_hot(np.where(mask == ignore_index, 0, mask) if ignore_index is not None else mask, num_classes)
+
+
+def _void_with_a_plane(mask, num_classes, ignore_index):
+    planes = num_classes + (ignore_index is not None)
+    return good_one_hot(np.where(mask == ignore_index, num_classes, mask) if ignore_index is not None else mask,
+                        planes)
+
+
+@pytest.mark.parametrize("answer, says", [
+    (_void_as_class_zero, "right for every class pixel, but an ignored pixel must be a row of zeros"),
+    (_void_with_a_plane, "one plane too many"),
+    (lambda m, n, v: np.eye(n, dtype=np.float32)[m], "raised IndexError"),
+])
+def test_one_hot_says_what_is_wrong_with_ignored_pixels(answer, says):
+    with pytest.raises(exercises.ExerciseFailed, match=says):
+        exercises.check_one_hot(answer)
 
 
 @pytest.mark.parametrize("case", sorted(WRONG))
@@ -71,7 +91,7 @@ def test_an_unanswered_exercise_says_so():
 
 def test_an_answer_that_crashes_is_told_on_which_input():
     with pytest.raises(exercises.ExerciseFailed, match=r"hidden case \d+ of \d+ raised") as failure:
-        exercises.check_one_hot(lambda mask, k: [][k])
+        exercises.check_one_hot(lambda mask, k, void: [][k])
     assert "IndexError" in str(failure.value) and "input" in str(failure.value)
     assert isinstance(failure.value.__cause__, IndexError)  # the student's own traceback stays reachable
 

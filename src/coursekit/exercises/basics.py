@@ -15,16 +15,47 @@ def _label_images(rng, count, num_classes, shape=(4, 5)):
 
 
 def check_one_hot(student_fn) -> Passed:
-    """Chapter 1, exercise "one-hot masks": ``one_hot(mask, num_classes)`` -> ``H×W×C`` float32 of 0/1."""
-    rng = np.random.default_rng(101)
-    cases = [(np.array([[0, 1], [2, 1]]), 3), (np.zeros((2, 3), np.int64), 2)]
-    cases += [(m, 4) for m in _label_images(rng, 3, 4)]
-    cases += [(np.array([[1, 1]]), 5)]  # classes 0, 2, 3, 4 absent: their planes stay empty
+    """Chapter 1, exercise "one-hot masks": ``one_hot(mask, num_classes, ignore_index)`` -> ``H×W×C`` float32 of 0/1.
 
-    def reference(mask, num_classes):
+    A pixel labelled ``ignore_index`` (``None``: there is none) gets a row of
+    zeros, so that it counts for no class; the hidden cases put it above the
+    classes (255, as PASCAL VOC) and right after them (``num_classes``, as
+    CamVid's void).
+    """
+    rng = np.random.default_rng(101)
+    cases = [(np.array([[0, 1], [2, 1]]), 3, None), (np.zeros((2, 3), np.int64), 2, None)]
+    cases += [(m, 4, None) for m in _label_images(rng, 2, 4)]
+    cases += [(np.array([[1, 1]]), 5, None)]  # classes 0, 2, 3, 4 absent: their planes stay empty
+    cases += [(np.array([[0, 255], [2, 1]]), 3, 255)]
+    for void in (255, 4):
+        mask = rng.integers(0, 4, (4, 5))
+        mask[rng.random((4, 5)) < 0.3] = void
+        cases.append((mask, 4, void))
+
+    def reference(mask, num_classes, ignore_index):
         return (np.asarray(mask)[..., None] == np.arange(num_classes)).astype(np.float32)
 
-    return run_cases("one_hot", student_fn, cases, reference, names=("mask", "num_classes"))
+    return run_cases("one_hot", student_fn, cases, reference, compare=_compare_one_hot,
+                     names=("mask", "num_classes", "ignore_index"))
+
+
+def _compare_one_hot(expected, got, case) -> str | None:
+    mask, num_classes, ignore_index = case
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"return an array of shape {expected.shape}, got {type(got).__name__}"
+    if got.shape == (*expected.shape[:-1], num_classes + 1):
+        return "one plane too many: ignored pixels get no plane of their own, only a row of zeros"
+    if got.shape != expected.shape:
+        return ""
+    if np.allclose(got, expected):
+        return None
+    if ignore_index is not None:
+        void = np.asarray(mask) == ignore_index
+        if np.allclose(got[~void], expected[~void]):
+            return "right for every class pixel, but an ignored pixel must be a row of zeros"
+    return ""
 
 
 def _reference_iou(target, prediction, cls):

@@ -392,21 +392,24 @@ def check_segnet_decoder_stage(student_builder, framework: str = "torch") -> Pas
     segnet = _SegNetStages(framework, rng)
     images = [rng.normal(size=shape[:1] + (3,) + shape[1:]).astype(np.float32) for shape in _STAGE_IMAGES]
     found = [segnet.stages(batch) for batch in images]
-    cases = 0
+    total, number = len(segnet.blocks) * len(found), 0
     for stage in segnet.blocks:
         in_channels, widths = segnet.in_channels(stage), segnet.widths(stage)
-        where = f"decoder_stage({in_channels}, {widths}), SegNet's {stage}"
+        built_as = f"  SegNet's {stage}: in_channels {in_channels}, widths {widths}"
+        where = f"decoder_stage: hidden case {number + 1} of {total}"
         try:
             built = student_builder(in_channels, widths)
         except NotImplementedError:
             raise not_answered("decoder_stage") from None
         except Exception as err:  # the student's bug: say for which stage
-            raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}") from err
+            raise ExerciseFailed(f"{where} raised {type(err).__name__}: {err}\ninput:\n{built_as}") from err
         copy_weights_in_order(built, segnet.reference_weights(stage), framework, where,
                               _stage_layout(framework, widths))
         for stages in found:
+            number += 1
+            where = f"decoder_stage: hidden case {number} of {total}"
             x, indices, output = stages[stage]
-            shown = f"  x: shape {tuple(x.shape)}\n  indices: shape {tuple(indices.shape)}"
+            shown = f"{built_as}\n  x: shape {tuple(x.shape)}\n  indices: shape {tuple(indices.shape)}"
             try:
                 got = as_numpy(_call_stage(built, x, indices, framework), framework)
             except Exception as err:  # noqa: BLE001 - the student's stage failed on this input
@@ -416,5 +419,4 @@ def check_segnet_decoder_stage(student_builder, framework: str = "torch") -> Pas
             if reason is not None:
                 raise ExerciseFailed(f"{where} is wrong: {reason}\ninput:\n{shown}\n"
                                      f"expected: shape {expected.shape}\ngot: shape {got.shape}")
-            cases += 1
-    return Passed("decoder_stage", cases)
+    return Passed("decoder_stage", number)

@@ -284,13 +284,15 @@ def check_unet_decoder_level(student_fn, framework: str = "torch") -> Passed:
     _check_framework(framework)
     rng = np.random.default_rng(444)
     unet = _ValidUNetLevels(framework)
-    cases = 0
+    total, number = len(_LEVEL_IMAGES) * unet.depth, 0
     for shape in _LEVEL_IMAGES:
         levels = unet.levels(rng.normal(size=(shape[0], 1, *shape[1:])).astype(np.float32))
         for level in reversed(range(unet.depth)):
+            number += 1
             x, skip, output = levels[level]
-            where = f"decoder_level: decoder level {level}, image {'×'.join(map(str, shape[1:]))}"
-            shown = f"input:\n  x: shape {tuple(x.shape)}\n  skip: shape {tuple(skip.shape)}"
+            where = f"decoder_level: hidden case {number} of {total}"
+            shown = (f"input:\n  decoder level {level} of an image of {'×'.join(map(str, shape[1:]))}\n"
+                     f"  x: shape {tuple(x.shape)}\n  skip: shape {tuple(skip.shape)}")
             try:
                 got = student_fn(x, skip, *unet.layers(level))
             except NotImplementedError:
@@ -303,5 +305,4 @@ def check_unet_decoder_level(student_fn, framework: str = "torch") -> Passed:
             if reason is not None:
                 raise ExerciseFailed(f"{where} is wrong: {reason}\n{shown}\n"
                                      f"expected: shape {expected.shape}\ngot: shape {got.shape}")
-            cases += 1
-    return Passed("decoder_level", cases)
+    return Passed("decoder_level", number)
