@@ -228,3 +228,36 @@ def test_a_batch_averages_each_class_over_the_images_where_it_is_defined():
 def test_bad_input_gets_a_clear_error(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_match_objects_counts_matches_specks_misses_and_merges_by_hand():
+    from coursekit.metrics import match_objects
+
+    truth = np.zeros((10, 12), np.int64)
+    truth[1:4, 1:4] = 1      # found exactly
+    truth[6:9, 1:4] = 2      # missed
+    truth[1:4, 6:8] = 3      # these two are predicted as one object: a merge, no match
+    truth[1:4, 9:11] = 4
+    predicted = np.zeros((10, 12), np.int64)
+    predicted[1:4, 1:4] = 1
+    predicted[1:4, 6:11] = 1
+    predicted[8, 10] = 1     # a speck of one pixel
+    found = match_objects(truth, predicted)
+    assert (found.true, found.predicted, found.matched) == (4, 3, 1)
+    assert found.f1 == pytest.approx(2 * 1 / (4 + 3))
+    assert len(found.merged) == 1 and set(np.unique(truth[found.labels == found.merged[0]])) == {0, 3, 4}
+    assert found.labels.max() == 3
+
+
+def test_match_objects_is_perfect_on_the_truth_and_undefined_on_nothing():
+    from coursekit.metrics import match_objects
+
+    truth = np.zeros((6, 6), np.int64)
+    truth[0:2, 0:2], truth[3:6, 3:6] = 1, 7  # instance numbers need not be consecutive
+    found = match_objects(truth, truth > 0)
+    assert (found.true, found.predicted, found.matched, found.merged, found.f1) == (2, 2, 2, [], 1.0)
+    assert np.isnan(match_objects(np.zeros((3, 3), np.int64), np.zeros((3, 3))).f1)
+    with pytest.raises(ValueError, match="same shape"):
+        match_objects(truth, truth[:5])
+    with pytest.raises(ValueError, match="whole numbers"):
+        match_objects(truth.astype(float), truth)
