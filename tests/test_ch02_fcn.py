@@ -14,7 +14,7 @@ from coursekit.exercises.fcn import PREDICTION_STACK
 from coursekit.models.common import bilinear_kernel as coursekit_bilinear_kernel
 
 # ---------------------------------------------------------------------------
-# bilinear kernel
+# bilinear up-sampling weights
 
 
 def right_bilinear(size):
@@ -24,20 +24,29 @@ def right_bilinear(size):
     return np.outer(taps, taps)
 
 
-def test_bilinear_checker_accepts_the_right_kernel_and_coursekit_agrees():
-    assert "hidden cases pass" in repr(exercises.check_bilinear_kernel(right_bilinear))
-    exercises.check_bilinear_kernel(lambda size: coursekit_bilinear_kernel(1, size)[0, 0])
+def right_bilinear_weights(channels, factor, layout):
+    weights = np.zeros((channels, channels, 2 * factor, 2 * factor))
+    weights[np.arange(channels), np.arange(channels)] = right_bilinear(2 * factor)
+    return weights if layout == "torch" else weights.transpose(2, 3, 1, 0)
 
 
-@pytest.mark.parametrize("wrong", [
-    lambda size: np.outer(*(2 * [1 - np.abs(np.arange(size) - size / 2) / ((size + 1) // 2)])),   # centre off by 1/2
-    lambda size: np.outer(*(2 * [1 - np.abs(np.arange(size) - (size - 1) / 2) / (size / 2)])),   # factor size/2
-    lambda size: 1 - np.abs(np.arange(size) - (size - 1) / 2) / ((size + 1) // 2),               # 1-D only
-    lambda size: right_bilinear(size) / right_bilinear(size).sum(),                               # normalised
+def test_the_bilinear_weights_checker_accepts_the_right_weights_and_coursekit_agrees():
+    assert "hidden cases pass" in repr(exercises.check_bilinear_weights(right_bilinear_weights))
+    exercises.check_bilinear_weights(lambda c, f, layout: coursekit_bilinear_kernel(c, 2 * f) if layout == "torch"
+                                     else coursekit_bilinear_kernel(c, 2 * f).transpose(2, 3, 1, 0))
+
+
+@pytest.mark.parametrize("wrong, says", [
+    (lambda c, f, layout: right_bilinear_weights(c, f, "torch"), "k × k × out × in"),       # torch layout for Keras
+    (lambda c, f, layout: np.broadcast_to(right_bilinear_weights(1, f, layout), right_bilinear_weights(c, f, layout)
+                                          .shape), "off the diagonal is 0"),                  # every pair of channels
+    (lambda c, f, layout: right_bilinear_weights(c, f, layout) / (2 * f) ** 2, "bilinear_weights"),  # normalised
+    (lambda c, f, layout: right_bilinear_weights(c, f, layout)[..., ::2, ::2] if layout == "torch"
+     else right_bilinear_weights(c, f, layout), "bilinear_weights"),                          # kernel f, not 2f
 ])
-def test_bilinear_checker_rejects_plausible_mistakes(wrong):
-    with pytest.raises(ExerciseFailed, match="bilinear_kernel"):
-        exercises.check_bilinear_kernel(wrong)
+def test_the_bilinear_weights_checker_rejects_plausible_mistakes(wrong, says):
+    with pytest.raises(ExerciseFailed, match=says):
+        exercises.check_bilinear_weights(wrong)
 
 
 def test_bilinear_kernel_is_bilinear_interpolation_in_the_interior():
@@ -59,23 +68,28 @@ def test_bilinear_kernel_is_bilinear_interpolation_in_the_interior():
 
 
 def test_transposed_size_checker_accepts_the_formula_and_torch_agrees():
-    def right(size, kernel, stride, padding=0, output_padding=0):
-        return (size - 1) * stride - 2 * padding + kernel + output_padding
+    def right(size, kernel, stride, padding=0, output_padding=0, dilation=1):
+        return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
     exercises.check_transposed_output_size(right)
 
-    def from_torch(size, kernel, stride, padding=0, output_padding=0):
-        layer = torch.nn.ConvTranspose1d(1, 1, kernel, stride=stride, padding=padding, output_padding=output_padding)
+    def from_torch(size, kernel, stride, padding=0, output_padding=0, dilation=1):
+        layer = torch.nn.ConvTranspose1d(1, 1, kernel, stride=stride, padding=padding, output_padding=output_padding,
+                                         dilation=dilation)
         return layer(torch.zeros(1, 1, size)).shape[-1]
 
     exercises.check_transposed_output_size(from_torch)
 
 
 @pytest.mark.parametrize("wrong", [
-    lambda size, kernel, stride, padding=0, output_padding=0: size * stride - 2 * padding + kernel + output_padding,
-    lambda size, kernel, stride, padding=0, output_padding=0: (size - 1) * stride - padding + kernel + output_padding,
-    lambda size, kernel, stride, padding=0, output_padding=0: (size - 1) * stride - 2 * padding + kernel,
-    lambda size, kernel, stride, padding=0, output_padding=0: size * stride,
+    lambda size, kernel, stride, padding=0, output_padding=0, dilation=1:
+        size * stride - 2 * padding + kernel + output_padding,                                  # the port's bug
+    lambda size, kernel, stride, padding=0, output_padding=0, dilation=1:
+        (size - 1) * stride - 2 * padding + kernel + output_padding,                            # dilation ignored
+    lambda size, kernel, stride, padding=0, output_padding=0, dilation=1:
+        (size - 1) * stride - 2 * padding + dilation * kernel + output_padding,                 # dilation times k
+    lambda size, kernel, stride, padding=0, output_padding=0, dilation=1:
+        (size - 1) * stride - padding + dilation * (kernel - 1) + output_padding + 1,           # padding once
 ])
 def test_transposed_size_checker_rejects_plausible_mistakes(wrong):
     with pytest.raises(ExerciseFailed, match="transposed_output_size"):
@@ -86,24 +100,38 @@ def test_transposed_size_checker_rejects_plausible_mistakes(wrong):
 # fully connected layer as a convolution
 
 
-def test_linear_to_conv_checker_accepts_torch_layout_and_it_is_right():
-    exercises.check_linear_to_conv(lambda w, channels, size: w.reshape(len(w), channels, size, size))
+def right_linear_to_conv(weight, channels, size, layout):
+    if layout == "torch":
+        return weight.reshape(len(weight), channels, size, size)
+    return weight.reshape(size, size, channels, weight.shape[1])
+
+
+def test_linear_to_conv_checker_accepts_both_layouts_and_they_are_right():
+    exercises.check_linear_to_conv(right_linear_to_conv)
     linear = torch.nn.Linear(3 * 4 * 4, 5)
     conv = torch.nn.Conv2d(3, 5, 4)
     with torch.no_grad():
-        conv.weight.copy_(linear.weight.view(5, 3, 4, 4))
+        conv.weight.copy_(torch.from_numpy(right_linear_to_conv(linear.weight.numpy(), 3, 4, "torch")))
         conv.bias.copy_(linear.bias)
         x = torch.rand(2, 3, 4, 4)
         assert torch.allclose(linear(x.flatten(1)), conv(x).flatten(1), atol=1e-6)
+    # Keras' order by hand: a Dense kernel reading a flattened H×W×C map, as a H×W×C×out convolution kernel
+    kernel = np.random.default_rng(0).normal(size=(4 * 4 * 3, 5))
+    x = np.random.default_rng(1).normal(size=(4, 4, 3))
+    conv_kernel = right_linear_to_conv(kernel, 3, 4, "keras")
+    np.testing.assert_allclose(x.reshape(-1) @ kernel, np.einsum("hwc,hwco->o", x, conv_kernel))
 
 
-@pytest.mark.parametrize("wrong", [
-    lambda w, channels, size: w.reshape(len(w), size, size, channels).transpose(0, 3, 1, 2),  # Keras' flatten order
-    lambda w, channels, size: w.reshape(len(w), channels, size, size).transpose(0, 1, 3, 2),  # rows and columns
-    lambda w, channels, size: w.reshape(channels, len(w), size, size),                        # in and out swapped
+@pytest.mark.parametrize("wrong, says", [
+    (lambda w, c, s, layout: right_linear_to_conv(w, c, s, "torch") if layout == "torch"
+     else w.T.reshape(w.shape[1], c, s, s), "size × size × channels × out"),              # torch's code for Keras
+    (lambda w, c, s, layout: right_linear_to_conv(w, c, s, "torch") if layout == "torch"
+     else w.reshape(c, s, s, w.shape[1]).transpose(1, 2, 0, 3), "numbers sit in the wrong places"),  # channel-first
+    (lambda w, c, s, layout: w.reshape(len(w), s, s, c).transpose(0, 3, 1, 2) if layout == "torch"
+     else right_linear_to_conv(w, c, s, "keras"), "numbers sit in the wrong places"),     # Keras' order for torch
 ])
-def test_linear_to_conv_checker_rejects_plausible_mistakes(wrong):
-    with pytest.raises(ExerciseFailed, match="linear_to_conv"):
+def test_linear_to_conv_checker_rejects_plausible_mistakes(wrong, says):
+    with pytest.raises(ExerciseFailed, match=says):
         exercises.check_linear_to_conv(wrong)
 
 

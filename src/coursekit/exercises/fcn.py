@@ -1,4 +1,4 @@
-"""Checkers for chapter 2 (FCN): the bilinear kernel, a stack's shape and receptive field,
+"""Checkers for chapter 2 (FCN): the bilinear up-sampling's weights, a stack's shape and receptive field,
 the transposed convolution's output size, a fully connected layer made a convolution, and FCN-8s's fusion of
 scores, the last in the framework the chapter runs."""
 
@@ -9,66 +9,114 @@ import numpy as np
 from .basics import _check_framework
 from .core import ExerciseFailed, Passed, check_answered, not_answered, run_cases
 
-__all__ = ["PREDICTION_STACK", "check_bilinear_kernel", "check_fcn8s_fusion", "check_linear_to_conv",
+__all__ = ["PREDICTION_STACK", "check_bilinear_weights", "check_fcn8s_fusion", "check_linear_to_conv",
            "check_stack_prediction", "check_transposed_output_size"]
 
 
-def check_bilinear_kernel(student_fn) -> Passed:
-    """Chapter 2, exercise "the bilinear kernel": ``bilinear_kernel(size)`` -> ``size×size`` weights.
+LAYOUTS = ("torch", "keras")
 
-    The kernel of a transposed convolution that up-samples bilinearly by
-    ``f = (size + 1) // 2`` (size ``2f`` for stride ``f``): the outer product of
-    the 1-D tent ``1 - |i - c| / f``, centred at ``c = (size - 1) / 2``.
-    Odd sizes are checked too.
+
+def _reference_bilinear_weights(channels: int, factor: int, layout: str) -> np.ndarray:
+    from ..models.common import bilinear_kernel
+
+    weights = bilinear_kernel(channels, 2 * factor).astype(np.float64)  # in × out × k × k, one kernel per channel
+    return weights if layout == "torch" else weights.transpose(2, 3, 1, 0)
+
+
+def _compare_bilinear(expected, got, case) -> str | None:
+    channels, factor, layout = case
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"return an array of shape {expected.shape}, got {type(got).__name__}"
+    if got.shape != expected.shape:
+        order = "in × out × k × k" if layout == "torch" else "k × k × out × in"
+        return f"the weights of a {layout} transposed convolution are {order}: expected shape {expected.shape}"
+    if np.allclose(got, expected):
+        return None
+    if channels > 1:
+        mixed = np.abs(got).sum(axis=(2, 3) if layout == "torch" else (0, 1))
+        if (mixed[~np.eye(channels, dtype=bool)] > 0).any():
+            return "a class's up-sampled scores must come from that class alone: every kernel off the diagonal is 0"
+    return ""
+
+
+def check_bilinear_weights(student_fn) -> Passed:
+    """Chapter 2, exercise "the bilinear up-sampling's weights": ``bilinear_weights(channels, factor, layout)``.
+
+    The weights of a transposed convolution (kernel ``2·factor``, stride
+    ``factor``, padding ``factor / 2``) that up-samples each of ``channels``
+    score maps bilinearly, without mixing them: ``channels × channels × k × k``
+    for PyTorch's ``ConvTranspose2d`` (in, out, rows, columns), ``k × k ×
+    channels × channels`` for Keras' ``Conv2DTranspose`` (rows, columns, out,
+    in).  Each kernel is the outer product of the tent ``1 - |i - c| / f``,
+    centred at ``c = (k - 1) / 2``; only channel ``c`` feeds channel ``c``.
     """
-    cases = [(size,) for size in (4, 2, 3, 1, 5, 8, 16, 7, 64)]
-
-    def reference(size):
-        factor = (size + 1) // 2
-        taps = 1 - np.abs(np.arange(size) - (size - 1) / 2) / factor
-        return np.outer(taps, taps)
-
-    return run_cases("bilinear_kernel", student_fn, cases, reference, names=("size",))
+    cases = [(1, 2, "torch"), (3, 2, "torch"), (2, 4, "keras"), (1, 1, "keras"), (4, 8, "torch"),
+             (3, 2, "keras"), (21, 32, "torch"), (2, 16, "keras")]
+    return run_cases("bilinear_weights", student_fn, cases, _reference_bilinear_weights, compare=_compare_bilinear,
+                     names=("channels", "factor", "layout"))
 
 
 def check_transposed_output_size(student_fn) -> Passed:
     """Chapter 2, exercise "the size after a transposed convolution":
-    ``transposed_output_size(size, kernel, stride, padding, output_padding)`` -> int.
+    ``transposed_output_size(size, kernel, stride, padding, output_padding, dilation)`` -> int.
 
-    The size PyTorch's ``ConvTranspose2d`` returns (dilation 1):
-    ``(size - 1) * stride - 2 * padding + kernel + output_padding``.
+    The size PyTorch's ``ConvTranspose2d`` returns:
+    ``(size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1``.
     """
-    cases = [(2, 64, 32, 0, 0),    # the original FCN-32s up-sampling, before its crop
-             (2, 64, 32, 16, 0),   # coursekit's: kernel 2f, stride f, padding f/2
-             (7, 4, 2, 1, 0), (1, 16, 8, 4, 0), (5, 3, 2, 1, 0), (5, 3, 2, 1, 1),
-             (10, 1, 1, 0, 0), (3, 5, 1, 2, 0), (12, 4, 2, 0, 0)]
+    cases = [(2, 64, 32, 0, 0, 1),    # the original FCN-32s up-sampling, before its crop
+             (2, 64, 32, 16, 0, 1),   # coursekit's: kernel 2f, stride f, padding f/2
+             (7, 4, 2, 1, 0, 1), (1, 16, 8, 4, 0, 1), (5, 3, 2, 1, 0, 1), (5, 3, 2, 1, 1, 1),
+             (10, 1, 1, 0, 0, 1), (3, 5, 1, 2, 0, 1), (12, 4, 2, 0, 0, 1),
+             (6, 3, 1, 0, 0, 2), (4, 3, 2, 1, 1, 3), (9, 5, 2, 2, 0, 2)]  # dilated: the kernel spreads out
 
-    def reference(size, kernel, stride, padding, output_padding):
-        return float((size - 1) * stride - 2 * padding + kernel + output_padding)
+    def reference(size, kernel, stride, padding, output_padding, dilation):
+        return float((size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1)
 
     return run_cases("transposed_output_size", student_fn, cases, reference, tol=0,
-                     names=("size", "kernel", "stride", "padding", "output_padding"))
+                     names=("size", "kernel", "stride", "padding", "output_padding", "dilation"))
+
+
+def _reference_linear_to_conv(weight, channels, size, layout):
+    if layout == "torch":  # Linear: out × (C·H·W), flattened channel, row, column
+        return weight.reshape(weight.shape[0], channels, size, size)
+    return weight.reshape(size, size, channels, weight.shape[1])  # Dense: (H·W·C) × out, flattened row, column, channel
+
+
+def _compare_linear_to_conv(expected, got, case) -> str | None:
+    _, channels, size, layout = case
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"return an array of shape {expected.shape}, got {type(got).__name__}"
+    if got.shape != expected.shape:
+        order = "out × channels × size × size" if layout == "torch" else "size × size × channels × out"
+        return f"a {layout} convolution's weight is {order}: expected shape {expected.shape}"
+    return None if np.allclose(got, expected) else "the right shape, but the numbers sit in the wrong places"
 
 
 def check_linear_to_conv(student_fn) -> Passed:
     """Chapter 2, exercise "a fully connected layer is a convolution":
-    ``linear_to_conv(weight, channels, size)`` -> ``out×channels×size×size``.
+    ``linear_to_conv(weight, channels, size, layout)`` -> the convolution's weight.
 
-    ``weight`` is a PyTorch ``nn.Linear`` weight of shape ``out×(channels·size·size)``
-    that reads a ``channels×size×size`` map flattened as PyTorch flattens it
-    (channel first, then row, then column); the answer is the ``Conv2d`` weight
-    that computes the same numbers on that map.
+    ``layout="torch"``: ``weight`` is an ``nn.Linear`` weight, ``out×(channels·size·size)``,
+    reading a ``channels×size×size`` map as ``flatten`` orders it (channel,
+    row, column); the answer is the ``Conv2d`` weight ``out×channels×size×size``.
+    ``layout="keras"``: ``weight`` is a ``Dense`` kernel, ``(size·size·channels)×out``,
+    reading a ``size×size×channels`` map as ``Flatten`` orders it (row,
+    column, channel); the answer is the ``Conv2D`` kernel ``size×size×channels×out``.
+    Either convolution computes the same numbers on that map as the layer.
     """
     rng = np.random.default_rng(2024)
-    cases = [(np.arange(12, dtype=np.float32).reshape(1, 12), 3, 2),
-             (rng.normal(size=(2, 8)).astype(np.float32), 2, 2),
-             (rng.normal(size=(4, 27)).astype(np.float32), 3, 3),
-             (rng.normal(size=(3, 5 * 49)).astype(np.float32), 5, 7)]
-
-    def reference(weight, channels, size):
-        return weight.reshape(weight.shape[0], channels, size, size)
-
-    return run_cases("linear_to_conv", student_fn, cases, reference, names=("weight", "channels", "size"))
+    cases = [(np.arange(12, dtype=np.float32).reshape(1, 12), 3, 2, "torch"),
+             (np.arange(12, dtype=np.float32).reshape(12, 1), 3, 2, "keras"),
+             (rng.normal(size=(2, 8)).astype(np.float32), 2, 2, "torch"),
+             (rng.normal(size=(27, 4)).astype(np.float32), 3, 3, "keras"),
+             (rng.normal(size=(4, 27)).astype(np.float32), 3, 3, "torch"),
+             (rng.normal(size=(5 * 49, 3)).astype(np.float32), 5, 7, "keras")]
+    return run_cases("linear_to_conv", student_fn, cases, _reference_linear_to_conv, compare=_compare_linear_to_conv,
+                     names=("weight", "channels", "size", "layout"))
 
 
 # The stack of the exercise "predict a shape": (kind, out_channels, kernel, stride, padding) per layer,
