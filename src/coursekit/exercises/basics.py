@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, not_answered, run_cases
+from .core import ExerciseFailed, Passed, as_array_like, not_answered, run_cases
 
 __all__ = ["check_class_iou", "check_one_hot", "check_soft_dice", "check_soft_dice_loss", "check_training_step"]
 
@@ -41,10 +41,9 @@ def check_one_hot(student_fn) -> Passed:
 
 def _compare_one_hot(expected, got, case) -> str | None:
     mask, num_classes, ignore_index = case
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return f"return an array of shape {expected.shape}, got {type(got).__name__}"
+    got, refused = as_array_like(expected, got)
+    if refused:
+        return refused
     if got.shape == (*expected.shape[:-1], num_classes + 1):
         return "one plane too many: ignored pixels get no plane of their own, only a row of zeros"
     if got.shape != expected.shape:

@@ -76,6 +76,14 @@ def close(tol: float = 1e-6) -> Compare:
     return compare
 
 
+def as_array_like(expected: np.ndarray, got) -> tuple[np.ndarray | None, str | None]:
+    """For compare hooks: ``got`` as a float64 array, or None and the reason it cannot be one."""
+    try:
+        return np.asarray(got, dtype=np.float64), None
+    except (TypeError, ValueError):
+        return None, f"return an array of shape {expected.shape}, got {type(got).__name__}"
+
+
 def not_answered(exercise: str) -> ExerciseFailed:
     """The failure a stub's ``NotImplementedError`` becomes: the student edition's function is not written yet."""
     return ExerciseFailed(f"{exercise}: not answered yet (the function raises NotImplementedError)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .basics import _check_framework
-from .core import ExerciseFailed, Passed, check_answered, not_answered, run_cases
+from .core import ExerciseFailed, Passed, as_array_like, check_answered, not_answered, run_cases
 
 __all__ = ["PREDICTION_STACK", "check_bilinear_weights", "check_fcn8s_fusion", "check_linear_to_conv",
            "check_stack_prediction", "check_transposed_output_size"]
@@ -23,15 +23,20 @@ def _reference_bilinear_weights(channels: int, factor: int, layout: str) -> np.n
     return weights if layout == "torch" else weights.transpose(2, 3, 1, 0)
 
 
+def _in_layout(expected, got, layout: str, layer: str, orders: tuple[str, str]):
+    """``got`` as an array of the expected shape, or the reason naming the ``layout``'s order of the axes."""
+    got, refused = as_array_like(expected, got)
+    if refused is None and got.shape != expected.shape:
+        order = orders[0] if layout == "torch" else orders[1]
+        refused = f"the weights of a {layout} {layer} are {order}: expected shape {expected.shape}"
+    return got, refused
+
+
 def _compare_bilinear(expected, got, case) -> str | None:
     channels, factor, layout = case
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return f"return an array of shape {expected.shape}, got {type(got).__name__}"
-    if got.shape != expected.shape:
-        order = "in × out × k × k" if layout == "torch" else "k × k × out × in"
-        return f"the weights of a {layout} transposed convolution are {order}: expected shape {expected.shape}"
+    got, refused = _in_layout(expected, got, layout, "transposed convolution", ("in × out × k × k", "k × k × out × in"))
+    if refused:
+        return refused
     if np.allclose(got, expected):
         return None
     if channels > 1:
@@ -86,13 +91,10 @@ def _reference_linear_to_conv(weight, channels, size, layout):
 
 def _compare_linear_to_conv(expected, got, case) -> str | None:
     _, channels, size, layout = case
-    try:
-        got = np.asarray(got, dtype=np.float64)
-    except (TypeError, ValueError):
-        return f"return an array of shape {expected.shape}, got {type(got).__name__}"
-    if got.shape != expected.shape:
-        order = "out × channels × size × size" if layout == "torch" else "size × size × channels × out"
-        return f"a {layout} convolution's weight is {order}: expected shape {expected.shape}"
+    got, refused = _in_layout(expected, got, layout, "convolution",
+                              ("out × channels × size × size", "size × size × channels × out"))
+    if refused:
+        return refused
     return None if np.allclose(got, expected) else "the right shape, but the numbers sit in the wrong places"
 
 
