@@ -246,15 +246,9 @@ class _FusionModel:
 
     def numpy(self, tensor) -> np.ndarray:
         """A tensor of the framework (or anything array-like) as a NumPy array, layout unchanged."""
-        if self.framework == "torch":
-            import torch
+        from .twins import as_numpy
 
-            if isinstance(tensor, torch.Tensor):
-                return tensor.detach().cpu().numpy()
-            return np.asarray(tensor, dtype=np.float32)
-        import keras
-
-        return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float32)
+        return as_numpy(tensor, self.framework)
 
     def forward(self, maps: dict[str, np.ndarray], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """The model's logits for an image of ``size`` whose score maps are ``maps``, and the map before the crop."""
