@@ -220,6 +220,7 @@ def check_median_frequency_weights(student_fn) -> Passed:
 # --- Build a decoder stage ------------------------------------------------------------------
 
 _STAGE_IMAGES = ((2, 64, 96), (1, 96, 32))  # N, H, W: sides that five poolings divide, tall and wide
+_STAGE_WIDTH = 4  # the checker's SegNet: 4 to 32 channels instead of 64 to 512
 
 
 class _SegNetStages:
@@ -236,7 +237,7 @@ class _SegNetStages:
 
         self.framework = framework
         self.blocks = dict(SEGNET_DECODER_BLOCKS)
-        self.model = build("segnet", framework, num_classes=3, width=4)  # 4 to 32 channels
+        self.model = build("segnet", framework, num_classes=3, width=_STAGE_WIDTH)
         randomise_batch_norms(self.model, framework, rng)
         if framework == "torch":
             self.model.eval()
@@ -253,7 +254,7 @@ class _SegNetStages:
     def _width(channels: int) -> int:
         from ..models.common import scaled
 
-        return scaled(channels, 4 / 64)
+        return scaled(channels, _STAGE_WIDTH / 64)
 
     def stages(self, images: np.ndarray) -> dict[str, tuple]:
         """For each stage, deepest first: ``(x, indices, output)`` as the framework's tensors, of N×C×H×W images."""
@@ -384,7 +385,7 @@ def check_segnet_decoder_stage(student_builder, framework: str = "torch") -> Pas
     narrow SegNet, copies the model's weights into it in order and compares
     outputs on the stage's real inputs for hidden images.
     """
-    from .fcn import _check_framework
+    from .basics import _check_framework
     from .twins import as_numpy, copy_weights_in_order
 
     _check_framework(framework)

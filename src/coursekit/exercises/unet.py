@@ -278,7 +278,7 @@ def check_unet_decoder_level(student_fn, framework: str = "torch") -> Passed:
     model's own; the cases are each of the four levels of a narrow
     ``unet_valid`` on its real inputs for hidden images of two shapes.
     """
-    from .fcn import _check_framework
+    from .basics import _check_framework
     from .twins import as_numpy
 
     _check_framework(framework)
