@@ -2,20 +2,25 @@
 
     python -m benchmarks.compare_architectures                       # the profile coursekit.setup picks
     python -m benchmarks.compare_architectures --profile quick --threads 1
-    python -m benchmarks.compare_architectures --models fcn8s,unet_bn --frameworks torch \\
-        --epochs 1 --image-size 32 --width 2 --train-images 8 --out /tmp/smoke.json   # a smoke test
+    python -m benchmarks.compare_architectures --models fcn8s,unet_bn --frameworks torch --seeds 0 \\
+        --epochs 1 --image-size 32 --width 2 --train-images 8 --out smoke/compare-smoke-quick.json   # a smoke test
 
 Every model sees the same data: ISBI 2012 split by slice as chapter 4 splits it
 (the last third of the stack held out, at most ``val_images`` slices), the same
 augmented training tiles drawn from the same seed, the same loss, learning-rate
 schedule, epochs and batch size (the ``compare`` row of
-:mod:`coursekit.profiles`).  Each (model, framework) trains in a fresh process
+:mod:`coursekit.profiles`).  FCN-8s, the one network without batch norm or a
+start of its own, begins from :func:`coursekit.models.he_initialise` as in
+chapter 2 (``--default-init`` leaves it at the framework's default, for the
+chapter's exercise).  The whole experiment is repeated for each seed (default
+0, 1 and 2: tiles, weights and batch order all follow it), so that the chapter
+can show the spread of every number.  Each (seed, model, framework) trains in a fresh process
 (:func:`benchmarks.worker.run_in_child`), so its peak memory is its own.  The
 two baselines are scored on the same held-out slices.
 
 The JSON results file says where and how it was measured (machine, versions,
 date, profile, settings, command, load average); beside it, with the same
-stem, an ``.npz`` holds three held-out crops, their truth and every model's
+stem, an ``.npz`` holds three held-out crops, their truth and every run's
 prediction, for the chapter's pictures.  Chapter 6 reads both with
 :func:`coursekit.results.load_comparison`, which shares this file's schema
 (:data:`coursekit.results.COMPARISON_SCHEMA` and the keys beside it).
@@ -40,13 +45,15 @@ import numpy as np
 from coursekit import baselines, metrics
 from coursekit.models import names
 from coursekit.profiles import settings_for
-from coursekit.results import COMPARISON_SCHEMA, RESULTS, comparison_file_name, prediction_key
+from coursekit.results import COMPARISON_SCHEMA, DEFAULT_INIT, RESULTS, comparison_file_name, prediction_key
 
 from . import comma_separated, limit_threads, machine, write_results
 from .worker import ROOT, run_in_child
 
 EXPERIMENT = "compare"
 DEFAULT_MODELS = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")
+DEFAULT_SEEDS = (0, 1, 2)
+HE_START = ("fcn8s",)  # no batch norm and no start of its own: chapter 2's he_initialise, as chapter 2 trains it
 LOSS = "cross_entropy+dice"
 SCHEDULE = "cosine"
 NUM_CLASSES = 2  # ISBI 2012: membrane (0), cell (1)
@@ -163,7 +170,7 @@ def measure(spec: dict) -> dict:
     """Train ``spec["model"]`` in ``spec["framework"]`` on the shared tiles; score it on the held-out slices."""
     import coursekit
     from coursekit import train
-    from coursekit.models import build, count_params
+    from coursekit.models import build, count_params, he_initialise
 
     framework = spec["framework"]
     if framework == "keras":
@@ -180,6 +187,8 @@ def measure(spec: dict) -> dict:
     rss_before = _status_mb("VmRSS")
     model = build(spec["model"], framework, in_channels=data.images.shape[-1], num_classes=NUM_CLASSES,
                   width=spec["width"])
+    if spec["model"] in HE_START and not spec.get("default_init"):
+        he_initialise(model, tiles.class_frequencies(), seed=spec["seed"])
     device = {"device": run.device} if framework == "torch" else {}
 
     clock = EpochClock()
@@ -203,6 +212,7 @@ def measure(spec: dict) -> dict:
     np.save(spec["predictions_file"], shown)
     peak = _status_mb("VmHWM") if reset else None
     return {"params": count_params(model), "device": run.device,
+            "initialisation": "he" if spec["model"] in HE_START and not spec.get("default_init") else "default",
             "epoch_seconds": epoch_seconds,
             "seconds_per_epoch": float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)),
             "first_epoch_seconds": epoch_seconds[0] if epoch_seconds else None,
@@ -217,6 +227,17 @@ def measure(spec: dict) -> dict:
 # --- In the parent: the rows, the baselines, the files ------------------------------------------------
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds 0,1,2``: distinct non-negative integers, in the order given."""
+    try:
+        seeds = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct non-negative integers such as 0,1,2 (got {text!r})")
+    return seeds
+
+
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare_architectures", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,7 +250,11 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path,
                         help="the results file (default: benchmarks/results/compare-<machine>-<profile>.json)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: the frameworks' own)")
-    parser.add_argument("--seed", type=int, default=0, help="one seed for tiles, weights and shuffling")
+    parser.add_argument("--seeds", type=seed_list, default=list(DEFAULT_SEEDS),
+                        help="comma-separated; each seed repeats the whole experiment: tiles, weights, shuffling "
+                             f"(default: {','.join(map(str, DEFAULT_SEEDS))})")
+    parser.add_argument("--default-init", action="store_true",
+                        help="start FCN-8s from the framework's default initialiser instead of he_initialise")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per (model, framework)")
     parser.add_argument("--note", default="", help="a remark stored with the results")
     smoke = parser.add_argument_group("overrides of the profile row (smoke tests)")
@@ -254,9 +279,10 @@ def write_npz(arrays: dict, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def default_out(described: dict, profile: str) -> Path:
-    """``benchmarks/results/compare-<machine tag>-<profile>.json``, the name the chapter's reader looks for."""
-    return ROOT / RESULTS / comparison_file_name(described["tag"], profile)
+def default_out(described: dict, profile: str, variant: str | None = None) -> Path:
+    """``benchmarks/results/compare-<machine tag>-<profile>[-<variant>].json``, the name the chapter's reader
+    looks for."""
+    return ROOT / RESULTS / comparison_file_name(described["tag"], profile, variant)
 
 
 def main(argv=None) -> dict:
@@ -266,7 +292,8 @@ def main(argv=None) -> dict:
     described = machine.machine()
     options.profile = options.profile if options.profile != "auto" else ("full" if described["gpu"] else "quick")
     chosen = settings(options)
-    out = options.out or default_out(described, options.profile)
+    variant = DEFAULT_INIT if options.default_init else None
+    out = options.out or default_out(described, options.profile, variant)
     load_start = machine.load_average()
     started = time.perf_counter()
 
@@ -288,38 +315,43 @@ def main(argv=None) -> dict:
               "window": np.array([window[0].start, window[1].start], np.int64)}
 
     rows = []
+    runs = [(seed, model, framework) for seed in options.seeds for model in options.models
+            for framework in options.frameworks]
     with tempfile.TemporaryDirectory() as scratch:
-        for model in options.models:
-            for framework in options.frameworks:
-                predictions_file = Path(scratch) / f"{prediction_key(model, framework)}.npy"
-                spec = {"model": model, "framework": framework, "profile": options.profile, "seed": options.seed,
-                        **chosen, "predictions_file": str(predictions_file)}
-                began = time.perf_counter()
-                result = run_in_child("compare", spec, options.timeout)
-                row = {"model": model, "framework": framework, "status": result.pop("status", "ok"), **result,
-                       "wall_seconds": round(time.perf_counter() - began, 1)}
-                # on a GPU what torch / TensorFlow allocated at most; on a CPU the host memory the model added
-                # to the process (its weights, activations, optimiser state) above the framework and the data
-                # (where /proc cannot tell that, the whole process's peak RSS)
-                if row.get("peak_gpu_mb") is not None:
-                    row["peak_memory_mb"], row["peak_memory_kind"] = row["peak_gpu_mb"], "GPU allocated"
-                elif row.get("added_rss_mb") is not None:
-                    row["peak_memory_mb"], row["peak_memory_kind"] = row["added_rss_mb"], "host RSS added by the model"
-                else:
-                    row["peak_memory_mb"], row["peak_memory_kind"] = row.get("peak_rss_mb"), "host RSS of the process"
-                if row["status"] == "ok":
-                    arrays[prediction_key(model, framework)] = np.load(predictions_file)
-                rows.append(row)
-                print(f"compare: {model} {framework}: {row['status']}"
-                      + (f", membrane Dice {row['membrane_dice']:.3f}, {row['seconds_per_epoch']:.1f} s/epoch"
-                         if row["status"] == "ok" else ""), file=sys.stderr, flush=True)
+        for seed, model, framework in runs:
+            key = prediction_key(model, framework, seed)
+            predictions_file = Path(scratch) / f"{key}.npy"
+            spec = {"model": model, "framework": framework, "profile": options.profile, "seed": seed,
+                    "default_init": options.default_init, **chosen, "predictions_file": str(predictions_file)}
+            began = time.perf_counter()
+            result = run_in_child("compare", spec, options.timeout)
+            row = {"model": model, "framework": framework, "seed": seed, "status": result.pop("status", "ok"),
+                   **result, "wall_seconds": round(time.perf_counter() - began, 1)}
+            # on a GPU what torch / TensorFlow allocated at most; on a CPU the host memory the model added
+            # to the process (its weights, activations, optimiser state) above the framework and the data
+            # (where /proc cannot tell that, the whole process's peak RSS)
+            if row.get("peak_gpu_mb") is not None:
+                row["peak_memory_mb"], row["peak_memory_kind"] = row["peak_gpu_mb"], "GPU allocated"
+            elif row.get("added_rss_mb") is not None:
+                row["peak_memory_mb"], row["peak_memory_kind"] = row["added_rss_mb"], "host RSS added by the model"
+            else:
+                row["peak_memory_mb"], row["peak_memory_kind"] = row.get("peak_rss_mb"), "host RSS of the process"
+            if row["status"] == "ok":
+                arrays[key] = np.load(predictions_file)
+            rows.append(row)
+            print(f"compare: seed {seed} {model} {framework}: {row['status']}"
+                  + (f", membrane Dice {row['membrane_dice']:.3f}, {row['seconds_per_epoch']:.1f} s/epoch"
+                     if row["status"] == "ok" else ""), file=sys.stderr, flush=True)
 
     results = {"schema": COMPARISON_SCHEMA, "date": machine.now(), "machine": described, "versions": machine.versions(),
-               "profile": options.profile, "threads": options.threads or "default", "note": options.note,
+               "profile": options.profile, "variant": variant, "threads": options.threads or "default",
+               "note": options.note,
                "command": shlex.join(["python", "-m", "benchmarks.compare_architectures",
                                       *(sys.argv[1:] if argv is None else argv)]),
                "settings": {**chosen, "models": options.models, "frameworks": options.frameworks, "loss": LOSS,
-                            "schedule": SCHEDULE, "seed": options.seed, "optimizer": "adam",
+                            "schedule": SCHEDULE, "seeds": options.seeds, "optimizer": "adam",
+                            "initialisation": {m: "he_initialise" if m in HE_START and not options.default_init
+                                               else "the framework's default" for m in options.models},
                             "augmentation": "coursekit.data.transforms.unet_augmentation",
                             "data_source": data.source, "training_slices": train_ids.tolist(),
                             "held_out_slices": val_ids.tolist(), "classes": list(data.classes),

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DISCUSSED = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")  # the models chapter 6 talks about
 SMOKE = ["--epochs", "2", "--image-size", "32", "--width", "2", "--train-images", "8", "--val-images", "2",
-         "--threads", "1"]
+         "--threads", "1", "--seeds", "0,1"]
+SEEDS = [0, 1]
 RUNS = {"torch": ["fcn8s", "unet_bn"], "keras": ["segnet", "unet"]}
 
 
@@ -65,14 +66,17 @@ def test_smoke_run_writes_a_complete_results_file(smoke, framework):
     assert all(len(written["load_average"][when]) == 3 for when in ("start", "end"))
     settings = written["settings"]
     assert (settings["epochs"], settings["image_size"], settings["width"], settings["train_images"]) == (2, 32, 2, 8)
-    assert settings["loss"] == "cross_entropy+dice" and settings["seed"] == 0
+    assert settings["loss"] == "cross_entropy+dice" and settings["seeds"] == SEEDS
+    assert settings["initialisation"] == {m: "he_initialise" if m == "fcn8s" else "the framework's default"
+                                          for m in RUNS[framework]}
     assert settings["frameworks"] == [framework] and settings["models"] == RUNS[framework]
     held_out, training = settings["held_out_slices"], settings["training_slices"]
     assert not set(held_out) & set(training), "split by slice: no slice both trains and scores"
     assert [b["name"] for b in written["baselines"]] == ["majority class", "Otsu threshold"]
     assert written["baselines"][0]["membrane_dice"] == 0.0  # the majority class never says membrane
 
-    assert [(r["model"], r["framework"]) for r in written["rows"]] == [(m, framework) for m in RUNS[framework]]
+    assert [(r["model"], r["framework"], r["seed"]) for r in written["rows"]] == \
+        [(m, framework, seed) for seed in SEEDS for m in RUNS[framework]]
     for row in written["rows"]:
         assert row["status"] == "ok"
         from coursekit.models import build, count_params
@@ -95,27 +99,76 @@ def test_smoke_run_writes_a_complete_results_file(smoke, framework):
         assert set(np.unique(arrays["truth"])) <= {0, 1}
         assert list(arrays["slices"]) == written["predictions"]["slices"] and set(arrays["slices"]) <= set(held_out)
         for model in RUNS[framework]:
-            predicted = arrays[f"{model}__{framework}"]
-            assert predicted.shape == (shown, size, size) and predicted.dtype == np.uint8
-            assert set(np.unique(predicted)) <= {0, 1}
+            for seed in SEEDS:
+                predicted = arrays[f"{model}__{framework}__seed{seed}"]
+                assert predicted.shape == (shown, size, size) and predicted.dtype == np.uint8
+                assert set(np.unique(predicted)) <= {0, 1}
 
 
 @pytest.mark.parametrize("framework", list(RUNS))
 def test_what_the_script_writes_the_chapters_reader_accepts(smoke, framework):
     """The writer and coursekit.results share one schema: a file just written passes the reader's checks."""
     loaded = results.read_comparison(smoke[framework])
-    assert loaded.frameworks == [framework] and loaded.models == RUNS[framework]
+    assert loaded.frameworks == [framework] and loaded.models == RUNS[framework] and loaded.seeds == SEEDS
     assert loaded.results["schema"] == results.COMPARISON_SCHEMA
     for model in RUNS[framework]:
-        assert loaded.prediction(model, framework).shape == loaded.predictions["truth"].shape
+        for seed in SEEDS:
+            assert loaded.prediction(model, framework, seed).shape == loaded.predictions["truth"].shape
+        assert [r["seed"] for r in loaded.runs(model, framework)] == SEEDS
+        assert loaded.spread(model, framework, "membrane_dice").values == \
+            tuple(loaded.row(model, framework, seed)["membrane_dice"] for seed in SEEDS)
     assert "profile quick" in loaded.describe()
 
 
 def test_smoke_results_make_the_chapters_table(smoke):
     loaded = results.read_comparison(smoke["keras"])
-    table = str(viz.comparison_table(loaded, mark="keras"))
-    assert "SegNet" in table and "Otsu threshold" in table
-    assert "**SegNet**" in viz.comparison_table(loaded, mark="keras")._repr_markdown_()
+    table = viz.comparison_table(loaded, mark="keras")
+    assert "SegNet" in str(table) and "Otsu threshold" in str(table) and "mean over seeds 0, 1" in str(table)
+    assert "**SegNet**" in table._repr_markdown_()
+    segnet = next(line for line in table._repr_markdown_().splitlines() if line.startswith("| **SegNet**"))
+    assert loaded.spread("segnet", "keras", "membrane_dice").format(".3f") in segnet  # mean (lowest–highest)
+
+
+def test_one_run_of_several_seeds_must_be_named():
+    """A file with several seeds gives no single run unless asked for one: one run is an anecdote."""
+    rows = [{"model": m, "framework": "torch", "seed": seed, "status": "ok", "membrane_dice": dice}
+            for m, seed, dice in (("a", 0, 0.5), ("b", 0, 0.7), ("a", 1, 0.9), ("b", 1, 0.6), ("a", 2, 0.4))]
+    comparison = results.Comparison(Path("compare-x-quick.json"), {"rows": rows}, {})
+    assert comparison.seeds == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"seeds \[0, 1, 2\]: say which with seed="):
+        comparison.row("a", "torch")
+    assert comparison.row("a", "torch", 1)["membrane_dice"] == 0.9
+    with pytest.raises(KeyError, match="no trained run with seed 2"):
+        comparison.row("b", "torch", 2)
+    spread = comparison.spread("a", "torch", "membrane_dice")
+    assert (spread.low, spread.high) == (0.4, 0.9) and spread.mean == pytest.approx(0.6)
+    assert spread.format(".2f") == "0.60 (0.40–0.90)" and results.Spread((0.5,)).format(".2f") == "0.50"
+    assert comparison.winners("torch", "membrane_dice") == {0: "b", 1: "a", 2: "a"}
+    assert comparison.winners("torch", "membrane_dice", best=min) == {0: "a", 1: "b", 2: "a"}
+
+
+def test_fcn8s_starts_from_he_initialise_unless_asked_not_to(monkeypatch, tmp_path):
+    """Chapter 2 shows FCN-8s needs the careful start; the comparison gives it, with the run's seed."""
+    import coursekit.models
+    from benchmarks import compare_architectures
+
+    called = []
+    real = coursekit.models.he_initialise
+    monkeypatch.setattr(coursekit.models, "he_initialise",
+                        lambda model, frequencies, seed: called.append((frequencies, seed)) or real(model, frequencies,
+                                                                                                    seed=seed))
+    spec = {"framework": "torch", "profile": "quick", "seed": 4, "image_size": 32, "train_images": 4, "val_images": 1,
+            "width": 2, "epochs": 1, "batch_size": 4, "lr": 1e-3}
+    for model, default_init, expected in (("fcn8s", False, "he"), ("unet_bn", False, "default"),
+                                          ("fcn8s", True, "default")):
+        called.clear()
+        row = compare_architectures.measure({**spec, "model": model, "default_init": default_init,
+                                             "predictions_file": str(tmp_path / f"{model}.npy")})
+        assert row["initialisation"] == expected
+        assert len(called) == (expected == "he")
+        if called:
+            frequencies, seed = called[0]
+            assert seed == 4 and len(frequencies) == 2 and sum(frequencies) == pytest.approx(1.0)
 
 
 def test_the_default_file_name_is_the_one_the_reader_looks_for(tmp_path, monkeypatch):
@@ -123,11 +176,19 @@ def test_the_default_file_name_is_the_one_the_reader_looks_for(tmp_path, monkeyp
 
     out = default_out({"tag": "cpu-amd-epyc-2-cores"}, "quick")
     assert out == RESULTS / "compare-cpu-amd-epyc-2-cores-quick.json"
+    assert default_out({"tag": "x"}, "quick", results.DEFAULT_INIT).name == "compare-x-quick-default-init.json"
     copy = tmp_path / out.name
     shutil.copy(committed()[0], copy)
     shutil.copy(committed()[0].with_suffix(".npz"), copy.with_suffix(".npz"))
     monkeypatch.setattr(results, "search_folders", lambda: [tmp_path])
     assert results.load_comparison("quick", download=False).path == copy
+    with pytest.raises(FileNotFoundError, match="compare-\\*-quick-default-init.json.*--default-init"):
+        results.load_comparison("quick", variant=results.DEFAULT_INIT, download=False)
+    variant = tmp_path / "compare-cpu-amd-epyc-2-cores-quick-default-init.json"
+    shutil.copy(copy, variant)
+    shutil.copy(copy.with_suffix(".npz"), variant.with_suffix(".npz"))
+    assert results.load_comparison("quick", download=False).path == copy, "a variant never stands in for the main"
+    assert results.load_comparison("quick", variant=results.DEFAULT_INIT, download=False).path == variant
 
 
 def test_split_is_by_slice_and_keeps_one_slice_for_the_samples():
@@ -150,7 +211,12 @@ def test_split_is_by_slice_and_keeps_one_slice_for_the_samples():
 
 
 def committed():
-    return sorted(RESULTS.glob("compare-*.json"))
+    """The main comparison files (``compare-<machine>-<profile>.json``), without the variants."""
+    return sorted(p for p in RESULTS.glob("compare-*.json") if p.stem.rsplit("-", 1)[-1] in ("quick", "full"))
+
+
+def committed_default_init():
+    return sorted(RESULTS.glob(f"compare-*-quick-{results.DEFAULT_INIT}.json"))
 
 
 def test_a_quick_profile_results_file_is_committed():
@@ -165,10 +231,26 @@ def test_committed_results_parse_and_name_the_discussed_models(path):
     assert set(loaded.frameworks) == {"torch", "keras"}
     assert not loaded.failed()
     for model in DISCUSSED:
-        assert loaded.row(model, "torch")["params"] == loaded.row(model, "keras")["params"]
+        assert len({r["params"] for f in ("torch", "keras") for r in loaded.runs(model, f)}) == 1
+    assert loaded.seeds == [0, 1, 2], "the chapter shows the spread over seeds 0-2"
+    assert all(len(loaded.runs(m, f)) == 3 for m in DISCUSSED for f in ("torch", "keras"))
+    assert loaded.settings["initialisation"]["fcn8s"] == "he_initialise", "chapter 2's start, as the chapter says"
     assert loaded.settings["data_source"] == "disk", "the published numbers come from the real ISBI 2012"
     assert loaded.predictions["images"].shape[0] == 3
     assert path.name == f"compare-{loaded.results['machine']['tag']}-{loaded.profile}.json"
+
+
+def test_a_default_init_file_is_committed_and_differs_from_the_main_one_only_in_the_start():
+    """Chapter 6 sets FCN-8s from the frameworks' default initialisers beside FCN-8s from he_initialise."""
+    assert committed_default_init(), "run python -m benchmarks.compare_architectures --profile quick " \
+                                     "--models fcn8s --default-init and commit its two files"
+    variant = results.load_comparison("quick", variant=results.DEFAULT_INIT, download=False)
+    main = results.load_comparison("quick", download=False)
+    assert variant.models == ["fcn8s"] and set(variant.frameworks) == {"torch", "keras"}
+    assert variant.settings["initialisation"] == {"fcn8s": "the framework's default"}
+    assert variant.results["variant"] == results.DEFAULT_INIT and variant.seeds == main.seeds
+    differ = {k for k in main.settings if main.settings[k] != variant.settings.get(k)}
+    assert differ == {"models", "initialisation"}, f"the two experiments also differ in {differ}"
 
 
 def test_the_reader_finds_the_quick_file_and_falls_back_to_it():
@@ -207,6 +289,9 @@ def _edit(path, change):
     (lambda r: r.update(rows=[]), "no rows"),
     (lambda r: [row.update(status="error: out of memory") for row in r["rows"]], "no row trained successfully"),
     (lambda r: r["baselines"][0].pop("mean_iou"), "baseline 1 lacks mean_iou"),
+    (lambda r: r["rows"][2].pop("seed"), "lacks seed"),
+    (lambda r: r["rows"].append(dict(r["rows"][0])), "the same (model, framework, seed) twice"),
+    (lambda r: r["settings"].pop("seeds"), "settings lack seeds"),
 ])
 def test_a_malformed_file_gets_an_error_naming_it_and_the_fault(good_copy, change, message):
     _edit(good_copy, change)
@@ -224,7 +309,7 @@ def test_not_json_missing_file_and_missing_or_incomplete_npz(good_copy, tmp_path
     with np.load(tmp_path / "aside.npz") as arrays:
         kept = {k: arrays[k] for k in arrays.files if not k.startswith("unet_bn__")}
     np.savez(good_copy.with_suffix(".npz"), **kept)
-    with pytest.raises(results.ComparisonFileError, match="missing the array.*unet_bn__torch"):
+    with pytest.raises(results.ComparisonFileError, match="missing the array.*unet_bn__torch__seed0"):
         results.read_comparison(good_copy)
     good_copy.write_text("{not json")
     with pytest.raises(results.ComparisonFileError, match="not valid JSON"):
@@ -289,6 +374,10 @@ def test_figures_draw_every_model(good_copy):
     assert len(figure.axes) == 3 * (2 + len(loaded.models))
     figure = viz.plot_quality_cost(loaded, "keras")
     assert sum(ax.get_xscale() == "log" for ax in figure.axes) == 3 and figure.axes[-1].get_legend() is not None
+    figure = viz.plot_training_losses(loaded, highlight=[("fcn8s", "keras", 1)])
+    widths = sorted(line.get_linewidth() for line in figure.axes[1].get_lines())
+    assert len(widths) == len(loaded.rows("keras")), "one line per run"
+    assert widths[-1] == 3 and widths[-2] < 3, "the highlighted run alone is thick"
     plt.close("all")
 
 
@@ -303,9 +392,21 @@ def test_count_multiply_adds_counts_convolutions():
     assert count_multiply_adds(grouped, (4, 5, 5)) == 5 * 5 * 4 * 9
     with pytest.raises(ValueError, match=r"\(C, H, W\); got \(4, 4\)"):
         count_multiply_adds(conv, (4, 4))
-    with pytest.raises(TypeError, match="torch model.*got list"):
+    with pytest.raises(TypeError, match="torch or Keras model.*got list"):
         count_multiply_adds([conv], (1, 4, 4))
     assert not conv._forward_hooks, "the counting hooks are removed"
+
+
+@pytest.mark.parametrize("name", [*DISCUSSED, "mobilenet_unet"])
+def test_twins_do_the_same_multiply_adds(name):
+    """Keras has no forward hooks; its count wraps each convolution's call for one pass and must match torch's."""
+    from coursekit.models import build
+
+    keras_model = build(name, "keras", in_channels=1, num_classes=2, width=2)
+    counted = count_multiply_adds(keras_model, (1, 64, 96))
+    assert counted == count_multiply_adds(build(name, "torch", in_channels=1, num_classes=2, width=2), (1, 64, 96))
+    assert counted > 0
+    assert all("call" not in vars(layer) for layer in keras_model.layers), "the wrapped calls are removed"
 
 
 def test_the_chapter_still_finds_the_moved_names_in_viz():

@@ -157,3 +157,50 @@ def test_a_torch_chapter_that_shows_a_keras_model_prints_no_library_noise():
     stderr = [output.get("text", "") for cell in notebook.cells for output in cell.outputs
               if output.get("name") == "stderr"]
     assert stderr == [], stderr
+
+
+@pytest.mark.parametrize("hidden, framework, other", [("torch", "keras", "torch"), ("tensorflow", "torch", "keras")])
+def test_a_run_with_one_framework_installed_lists_only_that_one(root, hidden, framework, other):
+    """tests/hide_framework makes a framework look uninstalled; setup() and run.frameworks then leave it out."""
+    import subprocess
+    import sys
+
+    script = ("import coursekit, importlib.util\n"
+              f"assert importlib.util.find_spec({hidden!r}) is None\n"
+              f"run = coursekit.setup(framework={framework!r})\n"
+              "print('FRAMEWORKS', run.frameworks)\n"
+              f"coursekit.setup(framework={other!r})\n")
+    env = dict(os.environ, COURSEKIT_HIDE=hidden, PYTHONPATH=os.pathsep.join(
+        [str(root / "tests" / "hide_framework"), str(root / "src")]))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert f"FRAMEWORKS ('{framework}',)" in done.stdout, done.stdout + done.stderr
+    assert f"{hidden} " not in done.stdout.split("|")[-1], "the start line names no version of a missing framework"
+    assert f"framework {other!r} needs the package {'torch' if other == 'torch' else 'tensorflow'!r}" in done.stderr
+    both = runtime.Run(framework, "quick", "cpu", 0).frameworks
+    assert both == (framework, other), "with both installed, this run's framework comes first"
+
+
+@pytest.mark.parametrize("name, module, qualname", [
+    ("coursekit.models.torch.unet:UNet.forward", "coursekit.models.torch.unet", "UNet.forward"),
+    ("coursekit.models.keras.unet:assemble", "coursekit.models.keras.unet", "assemble"),
+    ("coursekit.models.torch.blocks:ConvBNReLU", "coursekit.models.torch.blocks", "ConvBNReLU"),
+    ("coursekit.metrics:confusion_matrix", "coursekit.metrics", "confusion_matrix"),
+])
+def test_show_source_by_name_reads_what_inspect_reads(name, module, qualname):
+    """A chapter names the code it shows, so it can show PyTorch's where torch is not installed."""
+    import importlib
+
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    assert coursekit.show_source(name).data == coursekit.show_source(obj).data
+
+
+def test_show_source_by_name_says_what_it_could_not_find():
+    with pytest.raises(ValueError, match="unet.py has no 'UNet.backward'.*no 'backward'"):
+        coursekit.show_source("coursekit.models.torch.unet:UNet.backward")
+    with pytest.raises(ValueError, match="no module 'coursekit.nothing'"):
+        coursekit.show_source("coursekit.nothing:f")
+    with pytest.raises(ValueError, match="not in coursekit"):
+        coursekit.show_source("numpy:array")
+    assert coursekit.show_source("coursekit.models.torch.unet").data.count("class UNet") == 1

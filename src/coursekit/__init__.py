@@ -47,11 +47,42 @@ def __getattr__(name: str):
 def show_source(obj):
     """Show the source code of a coursekit module, class or function in the notebook.
 
-    Chapters use it to read a model file beside the prose that explains it.
+    Chapters use it to read a model file beside the prose that explains it.  ``obj``
+    is the object itself, or its name as ``"coursekit.models.torch.unet:UNet.forward"``
+    (module, colon, qualified name; the module alone for the whole file): a name is
+    read from the file without importing it, so a chapter can show the PyTorch code
+    where only TensorFlow is installed, and the other way round.
     """
     import inspect
 
     from IPython.display import Markdown
 
-    source = inspect.getsource(obj)
+    source = _source_by_name(obj) if isinstance(obj, str) else inspect.getsource(obj)
     return Markdown(f"```python\n{source}```")
+
+
+def _source_by_name(name: str) -> str:
+    """The source of ``"coursekit.module.path:Qualified.name"``, read from coursekit's own files with ``ast``."""
+    import ast
+    from pathlib import Path
+
+    module, _, qualname = name.partition(":")
+    parts = module.split(".")
+    if parts[0] != "coursekit":
+        raise ValueError(f"show_source reads coursekit's own files by name; {name!r} is not in coursekit")
+    base = Path(__file__).parent.joinpath(*parts[1:])
+    path = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+    if not path.is_file():
+        raise ValueError(f"show_source: no module {module!r} in coursekit ({path} does not exist)")
+    text = path.read_text()
+    if not qualname:
+        return text
+    node = ast.parse(text)
+    for part in qualname.split("."):
+        found = [child for child in getattr(node, "body", [])
+                 if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and child.name == part]
+        if not found:
+            raise ValueError(f"show_source: {path.name} has no {qualname!r} (no {part!r} where it was looked for)")
+        node = found[-1]  # as at run time: a later definition of the same name wins
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    return "".join(text.splitlines(keepends=True)[first - 1:node.end_lineno])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CamVidSweep", "Comparison", "ComparisonFileError", "ResultsFileError", "Sweep", "SweepFileError",
+__all__ = ["CamVidSweep", "Comparison", "ComparisonFileError", "ResultsFileError", "Spread", "Sweep", "SweepFileError",
            "load_camvid_sweep", "load_claims", "read_camvid_sweep",
            "load_comparison", "model_label", "read_claims", "read_comparison"]
 
@@ -39,13 +39,16 @@ RESULTS = "benchmarks/results"
 # --- The files' schemas, shared with their writers in benchmarks/ --------------------------------------
 
 COMPARISON_PREFIX = "compare-"
-COMPARISON_SCHEMA = 2  # 2: "miou" is called "mean_iou", as in coursekit.metrics
+COMPARISON_SCHEMA = 3  # 2: "miou" is called "mean_iou"; 3: every run has a "seed", settings list the "seeds"
 COMPARISON_KEYS = ("schema", "date", "machine", "versions", "profile", "settings", "command", "load_average",
                    "baselines", "rows")
-COMPARISON_ROW_KEYS = ("model", "framework", "status", "params", "seconds_per_epoch", "inference_seconds_per_image",
-                       "peak_memory_mb", "peak_memory_kind", "membrane_dice", "mean_iou", "boundary_f1")
+COMPARISON_ROW_KEYS = ("model", "framework", "seed", "status", "params", "seconds_per_epoch",
+                       "inference_seconds_per_image", "peak_memory_mb", "peak_memory_kind",
+                       "membrane_dice", "mean_iou", "boundary_f1")
+COMPARISON_SCORES = ("membrane_dice", "cell_dice", "mean_iou", "boundary_f1")  # higher is better; averaged
 COMPARISON_BASELINE_KEYS = ("name", "membrane_dice", "mean_iou", "boundary_f1")
-COMPARISON_SETTING_KEYS = ("image_size", "train_images", "width", "epochs", "batch_size", "lr", "loss", "seed",
+DEFAULT_INIT = "default-init"  # the variant whose FCN-8s starts from the framework's default initialiser
+COMPARISON_SETTING_KEYS = ("image_size", "train_images", "width", "epochs", "batch_size", "lr", "loss", "seeds",
                            "classes", "palette", "data_source", "held_out_slices")
 
 CLAIMS_PREFIX = "claims-"
@@ -62,9 +65,14 @@ CAMVID_SWEEP_SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "iou
 EXPERIMENT_PREFIXES = (COMPARISON_PREFIX, CLAIMS_PREFIX, CAMVID_SWEEP_PREFIX)
 
 
-def comparison_file_name(machine_tag: str, profile: str) -> str:
-    """``compare-<machine tag>-<profile>.json``: the name the comparison writes and :func:`load_comparison` finds."""
-    return f"{COMPARISON_PREFIX}{machine_tag}-{profile}.json"
+def comparison_file_name(machine_tag: str, profile: str, variant: str | None = None) -> str:
+    """``compare-<machine tag>-<profile>[-<variant>].json``: the name the comparison writes and
+    :func:`load_comparison` finds (``variant``: a changed experiment, such as :data:`DEFAULT_INIT`)."""
+    return f"{COMPARISON_PREFIX}{machine_tag}-{profile}{_variant_suffix(variant)}.json"
+
+
+def _variant_suffix(variant: str | None) -> str:
+    return f"-{variant}" if variant else ""
 
 
 def claims_file_name(machine_tag: str) -> str:
@@ -77,9 +85,9 @@ def camvid_sweep_file_name(machine_tag: str, profile: str) -> str:
     return f"{CAMVID_SWEEP_PREFIX}{machine_tag}-{profile}.json"
 
 
-def prediction_key(model: str, framework: str) -> str:
-    """The array of the comparison's ``.npz`` that holds one row's predictions."""
-    return f"{model}__{framework}"
+def prediction_key(model: str, framework: str, seed: int) -> str:
+    """The array of the comparison's ``.npz`` that holds one run's predictions."""
+    return f"{model}__{framework}__seed{seed}"
 
 
 class ResultsFileError(ValueError):
@@ -204,6 +212,31 @@ def model_label(model: str) -> str:
     return _NAMES.get(model, model)
 
 
+@dataclass(frozen=True)
+class Spread:
+    """One number over the seeds of an experiment: its values, their mean, lowest and highest."""
+
+    values: tuple[float, ...]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else float("nan")
+
+    @property
+    def low(self) -> float:
+        return min(self.values) if self.values else float("nan")
+
+    @property
+    def high(self) -> float:
+        return max(self.values) if self.values else float("nan")
+
+    def format(self, spec: str = ".3f") -> str:
+        """``0.781 (0.770–0.790)``: the mean, then the lowest and highest; one value alone when there is one."""
+        if len(self.values) == 1:
+            return format(self.values[0], spec)
+        return f"{self.mean:{spec}} ({self.low:{spec}}–{self.high:{spec}})"
+
+
 @dataclass
 class Comparison:
     """One results file of the comparison and its predictions.
@@ -234,10 +267,10 @@ class Comparison:
     def baselines(self) -> dict:
         return {b["name"]: b for b in self.results["baselines"]}
 
-    def rows(self, framework: str | None = None) -> list[dict]:
-        """The rows that trained (``status`` ok), of one framework or of all."""
-        return [r for r in self.results["rows"]
-                if r["status"] == "ok" and (framework is None or r["framework"] == framework)]
+    def rows(self, framework: str | None = None, seed: int | None = None) -> list[dict]:
+        """The runs that trained (``status`` ok): all of them, or of one framework and/or one seed."""
+        return [r for r in self.results["rows"] if r["status"] == "ok"
+                and (framework is None or r["framework"] == framework) and (seed is None or r["seed"] == seed)]
 
     def failed(self) -> list[dict]:
         return [r for r in self.results["rows"] if r["status"] != "ok"]
@@ -250,16 +283,64 @@ class Comparison:
     def frameworks(self) -> list[str]:
         return list(dict.fromkeys(r["framework"] for r in self.rows()))
 
-    def row(self, model: str, framework: str) -> dict:
-        for r in self.rows(framework):
-            if r["model"] == model:
-                return r
-        raise KeyError(f"{self.path.name} has no trained row for {model!r} in {framework!r}; "
-                       f"it has {[(r['model'], r['framework']) for r in self.rows()]}")
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds the experiment was repeated with, in the order they ran."""
+        return list(dict.fromkeys(r["seed"] for r in self.results["rows"]))
 
-    def prediction(self, model: str, framework: str) -> np.ndarray:
-        """One row's predicted label images of the shown crops."""
-        return self.predictions[prediction_key(model, framework)]
+    def runs(self, model: str, framework: str) -> list[dict]:
+        """One model's trained runs in one framework, one per seed."""
+        found = [r for r in self.rows(framework) if r["model"] == model]
+        if not found:
+            raise KeyError(f"{self.path.name} has no trained run of {model!r} in {framework!r}; "
+                           f"it has {sorted({(r['model'], r['framework']) for r in self.rows()})}")
+        return found
+
+    def row(self, model: str, framework: str, seed: int | None = None) -> dict:
+        """One run.  ``seed`` may be left out only when the file has one seed: a single run of several
+        is an anecdote, and :meth:`spread` summarises them all."""
+        found = self.runs(model, framework)
+        if seed is None:
+            if len(self.seeds) > 1:
+                raise ValueError(f"{self.path.name} has seeds {self.seeds}: say which with seed=, "
+                                 "or use spread() for all of them")
+            return found[0]
+        for r in found:
+            if r["seed"] == seed:
+                return r
+        raise KeyError(f"{self.path.name}: {model!r} in {framework!r} has no trained run with seed {seed}; "
+                       f"seeds {[r['seed'] for r in found]}")
+
+    def spread(self, model: str, framework: str, key: str) -> Spread:
+        """``key`` (a score, a time, ...) over the model's trained runs in ``framework``, one per seed."""
+        return Spread(tuple(float(r[key]) for r in self.runs(model, framework) if r.get(key) is not None))
+
+    def summary(self, model: str, framework: str) -> dict:
+        """One model in one framework over its seeds: each score's mean, each cost's median (a time or a
+        memory peak is a typical run, not a mean that one slow run drags), ``runs`` how many."""
+        runs = self.runs(model, framework)
+        out = {"model": model, "framework": framework, "runs": len(runs)}
+        for key, value in runs[0].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "seed":
+                values = [r[key] for r in runs if r.get(key) is not None]
+                middle = np.mean if key in COMPARISON_SCORES else np.median
+                out[key] = float(middle(values)) if values else None
+        out["params"] = runs[0]["params"]
+        return out
+
+    def summaries(self, framework: str) -> list[dict]:
+        """:meth:`summary` of every model trained in ``framework``, in the file's order."""
+        return [self.summary(model, framework) for model in self.models
+                if any(r["model"] == model for r in self.rows(framework))]
+
+    def winners(self, framework: str, key: str, best=max) -> dict[int, str]:
+        """For each seed, the model whose run has the ``best`` (``max`` or ``min``) ``key`` in ``framework``."""
+        return {seed: best(runs, key=lambda r: r[key])["model"]
+                for seed in self.seeds if (runs := [r for r in self.rows(framework, seed) if r.get(key) is not None])}
+
+    def prediction(self, model: str, framework: str, seed: int | None = None) -> np.ndarray:
+        """One run's predicted label images of the shown crops (``seed``: the first seed by default)."""
+        return self.predictions[prediction_key(model, framework, self.seeds[0] if seed is None else seed)]
 
     def describe(self) -> str:
         """Where, when and how the numbers were measured, in one paragraph."""
@@ -276,7 +357,7 @@ class Comparison:
                  f"data: ISBI 2012 ({s['data_source']}), held-out slices {s['held_out_slices'][0]}.."
                  f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch, "
                  f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s.get('schedule')}), "
-                 f"loss {s['loss']}, width {s['width']}, seed {s['seed']}"]
+                 f"loss {s['loss']}, width {s['width']}, seeds {', '.join(map(str, s['seeds']))}"]
         if self.fell_back:
             lines.insert(0, f"no {self.requested}-profile results yet: showing the {self.profile} profile's")
         return "\n".join(lines)
@@ -300,11 +381,15 @@ def _check_comparison(path: Path, results) -> None:
         fail("no rows: no model was measured")
     for number, row in enumerate(results["rows"], 1):
         ok = row.get("status") == "ok"
-        needed = COMPARISON_ROW_KEYS if ok else ("model", "framework", "status")
+        needed = COMPARISON_ROW_KEYS if ok else ("model", "framework", "seed", "status")
         # a trained row has every number; only the peak memory may be unknown (no /proc, no GPU counter)
         missing = [k for k in needed if k not in row or (ok and row[k] is None and k != "peak_memory_mb")]
         if missing:
             fail(f"row {number} ({row.get('model')}, {row.get('framework')}) lacks {', '.join(missing)}")
+    runs = [(row["model"], row["framework"], row["seed"]) for row in results["rows"]]
+    repeated = sorted({run for run in runs if runs.count(run) > 1})
+    if repeated:
+        fail(f"the same (model, framework, seed) twice: {repeated}")
     if not any(row["status"] == "ok" for row in results["rows"]):
         fail("no row trained successfully; statuses: " + "; ".join(r["status"] for r in results["rows"]))
     for number, baseline in enumerate(results["baselines"], 1):
@@ -325,8 +410,8 @@ def _read_predictions(path: Path, results: dict) -> dict:
     except (OSError, ValueError) as err:
         fail(f"not a readable .npz: {err}")
     missing = [k for k in ("images", "truth") if k not in arrays]
-    missing += [prediction_key(r["model"], r["framework"]) for r in results["rows"] if r["status"] == "ok"
-                and prediction_key(r["model"], r["framework"]) not in arrays]
+    missing += [key for r in results["rows"] if r["status"] == "ok"
+                and (key := prediction_key(r["model"], r["framework"], r["seed"])) not in arrays]
     if missing:
         fail(f"missing the array(s) {', '.join(missing)}")
     shapes = {k: v.shape for k, v in arrays.items() if k not in ("slices", "window")}
@@ -343,23 +428,29 @@ def read_comparison(path, requested: str | None = None) -> Comparison:
     return Comparison(path, results, _read_predictions(path.with_suffix(".npz"), results), requested)
 
 
-def load_comparison(profile: str | None = None, *, download: bool | None = None) -> Comparison:
+def load_comparison(profile: str | None = None, *, variant: str | None = None,
+                    download: bool | None = None) -> Comparison:
     """The comparison's results for ``profile`` (default ``quick``), or the quick profile's where there are none.
 
-    Looks in the course checkout and ``./benchmarks/results``; then, when
-    ``download`` is true (default: only on Colab), in the repository on GitHub.
-    ``.fell_back`` says whether the quick profile stood in for the one asked for.
+    ``variant`` asks for a changed experiment instead of the main one (:data:`DEFAULT_INIT`:
+    FCN-8s from the framework's default initialiser, ``--default-init``).  Looks in the
+    course checkout and ``./benchmarks/results``; then, when ``download`` is true (default:
+    only on Colab), in the repository on GitHub.  ``.fell_back`` says whether the quick
+    profile stood in for the one asked for.
     """
     profile = profile or "quick"
     download = _download_by_default(download)
     tried = [str(folder) for folder in search_folders()]
+    ending = _variant_suffix(variant) + ".json"
     for candidate in dict.fromkeys((profile, "quick")):
-        path = _locate(COMPARISON_PREFIX, f"-{candidate}.json", download, tried, companions=(".npz",))
+        path = _locate(COMPARISON_PREFIX, f"-{candidate}{ending}", download, tried, companions=(".npz",))
         if path is not None:
             return read_comparison(path, requested=profile)
-    raise FileNotFoundError(f"no comparison results ({COMPARISON_PREFIX}*-{profile}.json or "
-                            f"{COMPARISON_PREFIX}*-quick.json) in " + "; ".join(tried)
-                            + ". Run python -m benchmarks.compare_architectures in the course repository to make them.")
+    option = " --default-init" if variant == DEFAULT_INIT else ""
+    raise FileNotFoundError(f"no comparison results ({COMPARISON_PREFIX}*-{profile}{ending} or "
+                            f"{COMPARISON_PREFIX}*-quick{ending}) in " + "; ".join(tried)
+                            + f". Run python -m benchmarks.compare_architectures{option} in the course repository "
+                              "to make them.")
 
 
 # --- The claims sweep (chapters 3 on) -----------------------------------------------------------------

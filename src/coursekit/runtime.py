@@ -20,6 +20,7 @@ import numpy as np
 from .profiles import PROFILES, Settings, settings_for
 
 FRAMEWORKS = ("torch", "keras")
+_PACKAGE = {"torch": "torch", "keras": "tensorflow"}  # what each framework needs installed
 PROFILE_CHOICES = ("auto",) + PROFILES
 
 
@@ -151,6 +152,15 @@ class Run:
     def quick(self) -> bool:
         return self.profile == "quick"
 
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        """The frameworks installed here, this run's first: what a chapter's side-by-side demo can show.
+
+        A chapter runs with only its own framework installed; where it sets the two
+        frameworks side by side, it loops over these and says what it skipped.
+        """
+        return (self.framework,) + tuple(f for f in FRAMEWORKS if f != self.framework and _installed(_PACKAGE[f]))
+
 
 def _choose(value: str | None, env: str, default: str, allowed: tuple[str, ...]) -> str:
     chosen = value if value is not None else os.environ.get(env, default)
@@ -196,7 +206,7 @@ def setup(framework: str | None = None, profile: str | None = None, seed: int | 
     enable_tf_memory_growth()
     framework = _choose(framework, "COURSEKIT_FRAMEWORK", "torch", FRAMEWORKS)
     profile = _choose(profile, "COURSEKIT_PROFILE", "auto", PROFILE_CHOICES)
-    needed = "torch" if framework == "torch" else "tensorflow"
+    needed = _PACKAGE[framework]
     if not _installed(needed):
         raise ImportError(f"framework {framework!r} needs the package {needed!r}, which is not installed")
     seed = _choose_seed(seed)
@@ -212,6 +222,7 @@ def setup(framework: str | None = None, profile: str | None = None, seed: int | 
 def describe(run: Run) -> str:
     """The one line :func:`setup` prints: versions, device, profile, framework."""
     versions = [f"coursekit {_version('coursekit') or 'dev'}"]
-    versions += [f"{dist} {_version(dist)}" for dist in ("torch", "tensorflow", "keras") if _version(dist)]
+    versions += [f"{dist} {_version(dist)}" for dist in ("torch", "tensorflow", "keras")
+                 if _version(dist) and _installed(dist)]
     chosen = [f"framework {run.framework}", f"device {run.device}", f"profile {run.profile}", f"seed {run.seed}"]
     return ", ".join(chosen) + " | " + ", ".join(versions)

@@ -67,17 +67,21 @@ def check_fewest_multiply_adds(answer, width: int, size: int = 512) -> Passed:
     """Chapter 6, exercise "work per image": the model that does the fewest multiply-adds on a slice.
 
     ``answer`` names one of the compared models as ``build`` spells it; each is
-    built in torch at ``width`` (one input channel, two classes) and its
-    convolutions counted on one ``size``×``size`` slice.
+    built at ``width`` (one input channel, two classes; in torch where it is
+    installed, else in Keras: twins count the same) and its convolutions
+    counted on one ``size``×``size`` slice.
     """
+    import importlib.util
+
     from ..models import build, count_multiply_adds
 
     check_answered("fewest multiply-adds", answer)
     if answer not in COMPARED:
         raise ExerciseFailed(f"fewest multiply-adds: {answer!r} is not one of the compared models {list(COMPARED)}")
     cases = [(width, size), (2 * width, size // 2)]  # the chapter's case, and a wider network on a smaller slice
+    framework = "torch" if importlib.util.find_spec("torch") is not None else "keras"
     for case_width, case_size in cases:
-        counts = {name: count_multiply_adds(build(name, "torch", in_channels=1, num_classes=2, width=case_width),
+        counts = {name: count_multiply_adds(build(name, framework, in_channels=1, num_classes=2, width=case_width),
                                             (1, case_size, case_size)) for name in COMPARED}
         if answer != min(counts, key=counts.get):
             raise ExerciseFailed(f"fewest multiply-adds: {answer!r} does {counts[answer] / 1e9:.2f} billion on a "

@@ -3,15 +3,17 @@
 ``build(name, framework, ...)`` makes any of them; ``count_params`` counts
 trainable parameters the same way in both frameworks; ``transfer_weights``
 copies weights from a model in one framework to its twin in the other;
-``summary`` prints the same layer table for both; ``count_multiply_adds``
-counts a torch model's convolution arithmetic (chapter 6); ``he_initialise``
+``summary`` prints the same layer table for both; ``forward`` gives a model's
+class scores in its own layout (chapter 1); ``count_multiply_adds`` counts a
+model's convolution arithmetic (chapter 6) and ``gradient_reach`` the input
+pixels one output pixel sees (chapter 5); ``he_initialise``
 starts a deep plain network trained from scratch (chapter 2).
 """
 
-from .cost import count_multiply_adds
+from .cost import count_multiply_adds, gradient_reach
 from .init import he_initialise
-from .registry import Summary, build, count_params, names, summary
+from .registry import Summary, build, count_params, forward, names, summary
 from .transfer import transfer_weights
 
-__all__ = ["Summary", "build", "count_multiply_adds", "count_params", "he_initialise", "names", "summary",
-           "transfer_weights"]
+__all__ = ["Summary", "build", "count_multiply_adds", "count_params", "forward", "gradient_reach",
+           "he_initialise", "names", "summary", "transfer_weights"]

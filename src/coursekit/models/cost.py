@@ -7,28 +7,41 @@ the slowest.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from .registry import probe_forward
+from .registry import _is_torch, probe_forward
 
-__all__ = ["count_multiply_adds"]
+__all__ = ["count_multiply_adds", "gradient_reach"]
 
 
 def count_multiply_adds(model, input_shape) -> int:
-    """Multiply-adds of every convolution of a torch ``model`` on one input of ``input_shape`` (``C×H×W``).
+    """Multiply-adds of every convolution of ``model`` (torch or Keras) on one input of ``input_shape`` (``C×H×W``).
 
     A convolution costs one multiply-add per output value per input value it
     reads: ``outputs × in_channels / groups × kernel area``; a transposed
     convolution the same per *input* value.  Batch norm, activations and pooling
     are left out: they are cheap in arithmetic, though not always in time.
+    Twin models give the same count in both frameworks.
     """
-    import torch
-
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"count_multiply_adds counts a torch model's convolutions; got {type(model).__name__} "
-                        "(build the model with framework 'torch')")
     if len(input_shape) != 3:
         raise ValueError(f"input_shape is one input's channels, height and width (C, H, W); got {tuple(input_shape)}")
+    if _is_torch(model):
+        return _torch_multiply_adds(model, input_shape)
+    if _is_keras(model):
+        return _keras_multiply_adds(model, input_shape)
+    raise TypeError(f"count_multiply_adds counts a torch or Keras model's convolutions; got {type(model).__name__}")
+
+
+def _is_keras(model) -> bool:
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(model, keras.Model)
+
+
+def _torch_multiply_adds(model, input_shape) -> int:
+    import torch
+
     total = 0
 
     def convolution(module, inputs, output):
@@ -48,3 +61,81 @@ def count_multiply_adds(model, input_shape) -> int:
             hooks.append(module.register_forward_hook(convolution))
     probe_forward(model, hooks, *input_shape)  # removes the hooks
     return int(total)
+
+
+def _sublayers(layer):
+    """Every layer inside ``layer``, nested models included, depth first."""
+    for inner in getattr(layer, "layers", None) or []:
+        yield inner
+        yield from _sublayers(inner)
+
+
+def _keras_multiply_adds(model, input_shape) -> int:
+    import keras
+
+    channels, height, width = input_shape
+    total = 0
+
+    def counting(layer, call):
+        """``layer.call`` that adds the layer's multiply-adds, read from its real input and output shapes."""
+        def counted(inputs, *args, **kwargs):
+            nonlocal total
+            output = call(inputs, *args, **kwargs)
+            area = int(np.prod(layer.kernel_size))
+            if isinstance(layer, keras.layers.Conv2DTranspose):
+                total += int(np.prod(inputs.shape[1:])) * layer.filters // getattr(layer, "groups", 1) * area
+            elif isinstance(layer, keras.layers.DepthwiseConv2D):
+                total += int(np.prod(output.shape[1:])) * area
+            else:
+                total += int(np.prod(output.shape[1:])) * (inputs.shape[-1] // layer.groups) * area
+            return output
+        return counted
+
+    # Keras has no forward hooks: each convolution's call is wrapped on the instance for one pass, then unwrapped
+    convolutions = [layer for layer in _sublayers(model)
+                    if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
+                                          keras.layers.DepthwiseConv2D))]
+    for layer in convolutions:
+        layer.call = counting(layer, layer.call)
+    try:
+        model(np.zeros((1, height, width, channels), np.float32), training=False)
+    finally:
+        for layer in convolutions:
+            del layer.call  # the class's own call again
+    return int(total)
+
+
+def gradient_reach(model, size: int, in_channels: int = 1, class_index: int = 1, seed: int = 0) -> np.ndarray:
+    """The input pixels that reach the centre pixel's ``class_index`` score, as a ``size``×``size`` boolean mask.
+
+    Measured, not computed from the layers: the score of the centre output pixel
+    is differentiated with respect to a random input (drawn from NumPy with
+    ``seed``), and a pixel reaches it where the gradient is not zero.  Works for
+    torch and Keras models alike, in eval mode.  Chapter 5 compares the extent
+    with the size of the objects it segments.  Measure a trained model: at random
+    weights, ReLUs that happen to be off for the probe cut paths that training opens.
+    """
+    image = np.random.default_rng(seed).normal(size=(1, size, size, in_channels)).astype(np.float32)
+    centre = size // 2
+    if _is_torch(model):
+        import torch
+
+        probe = torch.from_numpy(image).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        was_training = model.training
+        model.eval()
+        try:
+            model(probe.to(next(model.parameters()).device))[0, class_index, centre, centre].backward()
+        finally:
+            model.train(was_training)
+        gradient = probe.grad[0].abs().sum(0).numpy()
+    elif _is_keras(model):
+        import tensorflow as tf
+
+        probe = tf.constant(image)
+        with tf.GradientTape() as tape:
+            tape.watch(probe)
+            score = model(probe, training=False)[0, centre, centre, class_index]
+        gradient = np.abs(tape.gradient(score, probe).numpy()[0]).sum(-1)
+    else:
+        raise TypeError(f"gradient_reach measures a torch or Keras model; got {type(model).__name__}")
+    return gradient > 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+import numpy as np
+
 # name -> (torch "module:callable", keras "module:callable")
 _MODELS = {
     "tiny_fcn": ("coursekit.models.torch.tiny_fcn:tiny_fcn", "coursekit.models.keras.tiny_fcn:tiny_fcn"),
@@ -63,6 +65,28 @@ def build(name: str, framework: str = "torch", *, in_channels: int = 3, num_clas
 def _is_torch(model) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def forward(model, images) -> np.ndarray:
+    """The model's class scores for ``images``, in eval mode, as NumPy in the model's own layout.
+
+    ``images`` is ``N×H×W×C`` as all of coursekit's data; the scores come back
+    ``N×classes×H×W`` from a torch model and ``N×H×W×classes`` from a Keras one, so
+    that a chapter can set twins side by side with only the framework it has
+    (chapter 1 introduces it, where the two layouts are first compared).
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"images must be N×H×W×C, got shape {images.shape}")
+    if _is_torch(model):
+        import torch
+
+        from .torch.inference import eval_mode
+
+        device = next(model.parameters()).device
+        with eval_mode(model):
+            return model(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)).cpu().numpy()
+    return np.asarray(model(images, training=False))
 
 
 def count_params(model, trainable_only: bool = True) -> int:

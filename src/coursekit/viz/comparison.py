@@ -8,6 +8,7 @@ and never types a measured number.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
@@ -21,10 +22,12 @@ __all__ = ["Comparison", "ComparisonFileError", "comparison_table", "count_multi
            "model_label", "plot_quality_cost", "plot_training_losses", "read_comparison", "show_comparison"]
 
 
-def show_comparison(comparison: Comparison, framework: str | None = None, models=None):
+def show_comparison(comparison: Comparison, framework: str | None = None, models=None, seed: int | None = None):
     """One column per held-out crop; rows: the image, the truth, each model's membrane errors.
 
-    Errors of the hard class: found (green), missed (blue), falsely claimed (red).
+    Errors of the hard class: found (green), missed (blue), falsely claimed (red), for the
+    runs of one ``seed`` (default: the file's first); each row's label gives that run's Dice
+    and the spread over all seeds.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -33,7 +36,8 @@ def show_comparison(comparison: Comparison, framework: str | None = None, models
     from .unet import _ERROR_COLOURS, error_image
 
     framework = framework or comparison.frameworks[0]
-    models = models or [r["model"] for r in comparison.rows(framework)]
+    seed = comparison.seeds[0] if seed is None else seed
+    models = models or [r["model"] for r in comparison.rows(framework, seed)]
     images, truth = comparison.predictions["images"], comparison.predictions["truth"]
     settings = comparison.settings
     palette, classes = np.asarray(settings["palette"], np.uint8), settings["classes"]
@@ -45,9 +49,12 @@ def show_comparison(comparison: Comparison, framework: str | None = None, models
         grey = image.astype(np.float32)[..., None] / 255
         panels = [(grey.repeat(3, -1), "image"), (blend(grey, mask, palette), "truth")]
         for model in models:
-            row = comparison.row(model, framework)
-            panels.append((error_image(grey, mask, comparison.prediction(model, framework)[c], hard),
-                           f"{model_label(model)}\n{classes[hard]} Dice {row['membrane_dice']:.2f}"))
+            dice = comparison.row(model, framework, seed)["membrane_dice"]
+            spread = comparison.spread(model, framework, "membrane_dice")
+            label = f"{model_label(model)}\n{classes[hard]} Dice {dice:.2f}"
+            if len(spread.values) > 1:
+                label += f"\n(seeds: {spread.low:.2f}–{spread.high:.2f})"
+            panels.append((error_image(grey, mask, comparison.prediction(model, framework, seed)[c], hard), label))
         for r, (panel, label) in enumerate(panels):
             ax = axes[r, c]
             ax.imshow(panel, interpolation="nearest")
@@ -63,8 +70,8 @@ def show_comparison(comparison: Comparison, framework: str | None = None, models
     handles += legend_handles(classes, palette)[1:]
     handles += [Patch(facecolor=col, label=f"{classes[hard]} {k}") for k, col in _ERROR_COLOURS.items()]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=10)
-    fig.suptitle(f"The same held-out crops, every model ({framework}, {comparison.profile} profile);\n"
-                 f"the Dice is over all held-out slices", fontsize=12)
+    fig.suptitle(f"The same held-out crops, every model ({framework}, seed {seed}, {comparison.profile} profile);"
+                 f"\nthe Dice is over all held-out slices", fontsize=12)
     fig.tight_layout(rect=(0, 0.7 / fig.get_figheight(), 1, 1 - 0.55 / fig.get_figheight()))
     return fig
 
@@ -110,32 +117,53 @@ def _number(value, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _middle(spread, scale: float = 1.0, digits: int = 0) -> str:
+    """The median of a cost over the seeds (times and memory: the typical run, not a mean dragged by one)."""
+    return _number(float(np.median(spread.values)) * scale, digits) if spread.values else "–"
+
+
 def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
-    """One row per model and framework, then the baselines; rows of framework ``mark`` are in bold."""
+    """One row per model and framework, then the baselines; rows of framework ``mark`` are in bold.
+
+    Scores: the mean over the file's seeds with the lowest and highest run in brackets; costs:
+    the median over the seeds.
+    """
     header = ["model", "framework", "parameters", "s / epoch", "ms / image", "peak MiB", "membrane Dice",
               "mIoU", "boundary F1"]
     body = []
-    order = {(m, f): (i, j) for i, m in enumerate(comparison.models) for j, f in enumerate(comparison.frameworks)}
-    for r in sorted(comparison.rows(), key=lambda r: order[r["model"], r["framework"]]):
-        cells = [model_label(r["model"]), r["framework"], f"{r['params']:,}", _number(r["seconds_per_epoch"], 1),
-                 _number(1000 * r["inference_seconds_per_image"], 0), _number(r["peak_memory_mb"], 0),
-                 _number(r["membrane_dice"], 3), _number(r["mean_iou"], 3), _number(r["boundary_f1"], 3)]
-        body.append([f"**{c}**" for c in cells] if r["framework"] == mark else cells)
+    for model in comparison.models:
+        for framework in comparison.frameworks:
+            try:
+                runs = comparison.runs(model, framework)
+            except KeyError:
+                continue
+
+            spread = functools.partial(comparison.spread, model, framework)
+            cells = [model_label(model), framework, f"{runs[0]['params']:,}",
+                     _middle(spread("seconds_per_epoch"), digits=1),
+                     _middle(spread("inference_seconds_per_image"), 1000), _middle(spread("peak_memory_mb")),
+                     *(spread(key).format(".3f") for key in ("membrane_dice", "mean_iou", "boundary_f1"))]
+            body.append([f"**{c}**" for c in cells] if framework == mark else cells)
     for name, b in comparison.baselines.items():
         body.append([name, "–", "0", "–", "–", "–", _number(b["membrane_dice"], 3), _number(b["mean_iou"], 3),
                      _number(b["boundary_f1"], 3)])
     kinds = sorted({r["peak_memory_kind"] for r in comparison.rows()})
-    note = (f"Peak memory: {', '.join(kinds)}. Times: median training epoch after the first; one held-out "
-            f"slice at a time. " + (f"Bold: {mark}, the framework this run uses." if mark else ""))
+    seeds = comparison.seeds
+    note = (f"Scores: mean over seeds {', '.join(map(str, seeds))}, lowest and highest run in brackets; "
+            f"costs: median over the seeds. " if len(seeds) > 1 else f"One run, seed {seeds[0]}. ")
+    note += (f"Peak memory: {', '.join(kinds)}. Times: median training epoch after the first; one held-out "
+             f"slice at a time. " + (f"Bold: {mark}, the framework this run uses." if mark else ""))
     for r in comparison.failed():
-        note += f" {model_label(r['model'])} ({r['framework']}) did not finish: {r['status']}."
-    return Table(header, body, note)
+        note += f" {model_label(r['model'])} ({r['framework']}, seed {r['seed']}) did not finish: {r['status']}."
+    return Table(header, body, note.rstrip())
 
 
 def plot_quality_cost(comparison: Comparison, framework: str | None = None, quality: str = "membrane_dice"):
     """Membrane Dice against three costs (time per image, time per epoch, parameters), baselines as lines.
 
-    Filled markers: ``framework``'s rows (all frameworks are drawn; the others hollow).
+    One marker per model and framework at the mean quality and median cost over the seeds,
+    with a bar from the lowest to the highest seed's quality.  Filled markers: ``framework``'s
+    (all frameworks are drawn; the others hollow).
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
@@ -151,15 +179,18 @@ def plot_quality_cost(comparison: Comparison, framework: str | None = None, qual
         for i, model in enumerate(comparison.models):
             for fw in comparison.frameworks:
                 try:
-                    row = comparison.row(model, fw)
+                    score = comparison.spread(model, fw, quality)
                 except KeyError:
                     continue
+                cost = float(np.median(comparison.spread(model, fw, key).values)) * scale
                 filled = fw == framework
-                ax.scatter(row[key] * scale, row[quality], s=70, marker=markers.get(fw, "^"),
-                           color=colours[i % 10] if filled else "none", edgecolors=colours[i % 10], linewidths=1.5,
+                ax.errorbar(cost, score.mean, yerr=[[score.mean - score.low], [score.high - score.mean]],
+                            color=colours[i % 10], lw=1, capsize=3, zorder=2)
+                ax.scatter(cost, score.mean, s=70, marker=markers.get(fw, "^"),
+                           color=colours[i % 10] if filled else "white", edgecolors=colours[i % 10], linewidths=1.5,
                            label=f"{model_label(model)} ({fw})", zorder=3)
                 if filled:
-                    ax.annotate(model_label(model), (row[key] * scale, row[quality]), textcoords="offset points",
+                    ax.annotate(model_label(model), (cost, score.mean), textcoords="offset points",
                                 xytext=(6, 4), fontsize=8)
         for (name, b), style in zip(comparison.baselines.items(), (":", "--", "-.")):
             ax.axhline(b[quality], color="grey", linestyle=style, lw=1, label=f"baseline: {name}")
@@ -176,35 +207,45 @@ def plot_quality_cost(comparison: Comparison, framework: str | None = None, qual
     grid[1, 1].set_axis_off()
     grid[1, 1].legend(handles, labels, loc="center", frameon=False, fontsize=10,
                       title=f"filled: {framework}; hollow: the other framework")
-    fig.suptitle(f"Quality against cost ({comparison.profile} profile): up and to the left is better", fontsize=12)
+    seeds = comparison.seeds
+    over = f"; mean and range over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""
+    fig.suptitle(f"Quality against cost ({comparison.profile} profile{over}): up and to the left is better",
+                 fontsize=12)
     fig.tight_layout()
     return fig
 
 
-def plot_training_losses(comparison: Comparison, highlight=None):
-    """The training loss of every row, epoch by epoch: one panel per framework, the same colour per model.
+def plot_training_losses(comparison: Comparison, highlight=()):
+    """The training loss of every run, epoch by epoch: one panel per framework, one colour per model,
+    one line per seed.
 
-    ``highlight``: a ``(model, framework)`` drawn thick, e.g. a run that did not learn.
+    ``highlight``: ``(model, framework, seed)`` runs drawn thick, e.g. the runs that did not learn.
     """
     import matplotlib.pyplot as plt
 
+    highlight = {tuple(run) for run in highlight}
     colours = plt.cm.tab10(np.arange(10))
     frameworks = comparison.frameworks
     fig, axes = plt.subplots(1, len(frameworks), figsize=(5.5 * len(frameworks), 3.8), sharey=True, squeeze=False)
     for ax, framework in zip(axes[0], frameworks):
         for i, model in enumerate(comparison.models):
             try:
-                losses = comparison.row(model, framework)["loss"]
+                runs = comparison.runs(model, framework)
             except KeyError:
                 continue
-            thick = highlight == (model, framework)
-            ax.plot(np.arange(1, len(losses) + 1), losses, marker="o", ms=3, lw=3 if thick else 1.3,
-                    color=colours[i % 10], label=model_label(model) + (" (did not learn)" if thick else ""))
+            stuck = any((model, framework, r["seed"]) in highlight for r in runs)
+            for n, r in enumerate(runs):
+                thick = (model, framework, r["seed"]) in highlight
+                label = (model_label(model) + (" (a run did not learn)" if stuck else "")) if n == 0 else None
+                ax.plot(np.arange(1, len(r["loss"]) + 1), r["loss"], marker="o", ms=2.5, lw=3 if thick else 1.1,
+                        color=colours[i % 10], alpha=1.0 if thick or not highlight else 0.8, label=label)
         ax.set_title(f"{framework}")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(f"training loss ({comparison.settings['loss']})")
     axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
-    fig.suptitle("Training loss of every run, same data, same schedule", fontsize=10)
+    seeds = comparison.seeds
+    fig.suptitle(f"Training loss of every run (seeds {', '.join(map(str, seeds))}: one line each), same data, "
+                 "same schedule", fontsize=10)
     fig.tight_layout()
     return fig
