@@ -227,6 +227,13 @@ def measure(spec: dict) -> dict:
 # --- In the parent: the rows, the baselines, the files ------------------------------------------------
 
 
+def initialisation(model: str, default_init: bool) -> str:
+    """How ``model`` starts, as the results file records it."""
+    if model not in HE_START:
+        return "as built"  # the constructor's own start (the plain U-Net's, for one, is the paper's)
+    return "the framework's default" if default_init else "he_initialise"
+
+
 def seed_list(text: str) -> list[int]:
     """``--seeds 0,1,2``: distinct non-negative integers, in the order given."""
     try:
@@ -350,8 +357,7 @@ def main(argv=None) -> dict:
                                       *(sys.argv[1:] if argv is None else argv)]),
                "settings": {**chosen, "models": options.models, "frameworks": options.frameworks, "loss": LOSS,
                             "schedule": SCHEDULE, "seeds": options.seeds, "optimizer": "adam",
-                            "initialisation": {m: "he_initialise" if m in HE_START and not options.default_init
-                                               else "the framework's default" for m in options.models},
+                            "initialisation": {m: initialisation(m, options.default_init) for m in options.models},
                             "augmentation": "coursekit.data.transforms.unet_augmentation",
                             "data_source": data.source, "training_slices": train_ids.tolist(),
                             "held_out_slices": val_ids.tolist(), "classes": list(data.classes),

@@ -67,7 +67,7 @@ def test_smoke_run_writes_a_complete_results_file(smoke, framework):
     settings = written["settings"]
     assert (settings["epochs"], settings["image_size"], settings["width"], settings["train_images"]) == (2, 32, 2, 8)
     assert settings["loss"] == "cross_entropy+dice" and settings["seeds"] == SEEDS
-    assert settings["initialisation"] == {m: "he_initialise" if m == "fcn8s" else "the framework's default"
+    assert settings["initialisation"] == {m: "he_initialise" if m == "fcn8s" else "as built"
                                           for m in RUNS[framework]}
     assert settings["frameworks"] == [framework] and settings["models"] == RUNS[framework]
     held_out, training = settings["held_out_slices"], settings["training_slices"]

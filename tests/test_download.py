@@ -202,7 +202,8 @@ def test_a_failed_try_is_retried(tmp_path, monkeypatch, mirror):
 
 @pytest.mark.parametrize("name, hint", [("drive", "grand-challenge"), ("lung", "kaggle datasets download"),
                                         ("dsb2018-kaggle", "kaggle competitions download"),
-                                        ("corneal", "no login-free mirror")])
+                                        ("corneal", "no public source"),
+                                        ("esophagus", "SegTHOR .* data usage agreement")])
 def test_datasets_behind_a_login_raise_instructions(tmp_path, name, hint):
     with pytest.raises(RegistrationRequired, match=hint) as error:
         download(name, tmp_path)

@@ -350,14 +350,15 @@ class Comparison:
         load = self.results["load_average"]
         loads = " and ".join(f"{when} {values[0]:.1f}" for when, values in load.items() if values)
         loads = loads or "start: not recorded"
-        lines = [f"{self.path.name}: profile {self.profile}, measured {self.results['date'][:16].replace('T', ' ')}"
-                 f" UTC on {hardware}",
-                 f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}; "
+        lines = [f"{self.path.name}: profile {self.profile}",
+                 f"measured {self.results['date'][:16].replace('T', ' ')} UTC on {hardware}",
+                 f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}",
                  f"threads per process: {self.results.get('threads')}; load average (1 min) at {loads}",
                  f"data: ISBI 2012 ({s['data_source']}), held-out slices {s['held_out_slices'][0]}.."
-                 f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch, "
+                 f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch,",
                  f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s.get('schedule')}), "
-                 f"loss {s['loss']}, width {s['width']}, seeds {', '.join(map(str, s['seeds']))}"]
+                 f"loss {s['loss']}, width {s['width']},",
+                 f"seeds {', '.join(map(str, s['seeds']))}"]
         if self.fell_back:
             lines.insert(0, f"no {self.requested}-profile results yet: showing the {self.profile} profile's")
         return "\n".join(lines)

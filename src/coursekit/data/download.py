@@ -242,13 +242,14 @@ REGISTRY: dict[str, Mirror | ByHand] = {
         "<root>/lung/2d_images/*.tif with <root>/lung/2d_masks/*.tif of the same names",
     ),
     "corneal": ByHand(
-        "coursekit knows no login-free mirror of the corneal nerve images; get them from the source the "
-        "course names and copy them",
+        "coursekit knows no public source of corneal-nerve images with stated terms of use; put images you "
+        "may use in this layout",
         "<root>/corneal/NNNNN.png with <root>/corneal/NNNNN_mask.png (or in train/ and test/ subfolders)",
     ),
     "esophagus": ByHand(
-        "coursekit knows no login-free mirror of the esophagus images; get them from the source the "
-        "course names and copy them",
+        "coursekit knows no login-free source of esophagus images: SegTHOR (Lambert et al. 2020) gives CT "
+        "scans with esophagus labels after you sign its data usage agreement on its CodaLab page; write "
+        "their axial slices and masks as 8-bit PNG pairs",
         "<root>/esophagus/NNNNN.png with <root>/esophagus/NNNNN_mask.png (or in train/ and test/ subfolders)",
     ),
 }

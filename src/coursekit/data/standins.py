@@ -2,8 +2,9 @@
 
 Chapter 5 reads each medical dataset in its own file layout with the real
 loaders of :mod:`coursekit.data`.  Some cannot come with the course: DRIVE
-needs a registration, the Kaggle lung set a login, and the corneal-nerve and
-esophagus images have no public source known to coursekit.  The functions here
+needs a registration, the Kaggle lung set a login, the esophagus labels of
+SegTHOR a signed data usage agreement, and no public corneal-nerve images with
+stated terms of use are known to coursekit.  The functions here
 write synthetic images in exactly those layouts (names, folders, file formats,
 bit depths), so that the loaders and the pitfalls of each format run on any
 machine.  The pictures are stand-ins, not data: nothing is learnt from them.

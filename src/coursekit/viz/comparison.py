@@ -87,7 +87,7 @@ class Table:
 
         def cell(text: str, tag: str, column: int) -> str:
             bold = text.startswith("**") and text.endswith("**")
-            text = html.escape(text.strip("*") if bold else text)
+            text = html.escape(text.strip("*") if bold else text).replace("\n", "<br>")  # a range under its mean
             align = "left" if column < 2 else "right"  # names left, numbers right
             style = f"padding: 2px 5px; text-align: {align}" + ("; white-space: nowrap" if tag == "td" else "")
             return f'<{tag} style="{style}">{f"<strong>{text}</strong>" if bold else text}</{tag}>'
@@ -100,14 +100,15 @@ class Table:
 
     def _repr_markdown_(self) -> str:
         lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(row) + " |" for row in self.body]
+        lines += ["| " + " | ".join(cell.replace("\n", " ") for cell in row) + " |" for row in self.body]
         return "\n".join(lines) + (f"\n\n{self.note}" if self.note else "")
 
     def __str__(self) -> str:
         widths = [max(len(str(c)) for c in column) for column in zip(self.header, *self.body)]
         out = io.StringIO()
         for row in [self.header, *self.body]:
-            out.write("  ".join(str(c).replace("**", "").rjust(w) for c, w in zip(row, widths)) + "\n")
+            out.write("  ".join(str(c).replace("**", "").replace("\n", " ").rjust(w) for c, w in zip(row, widths))
+                      + "\n")
         return out.getvalue() + self.note
 
     __repr__ = __str__
@@ -142,7 +143,8 @@ def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
             cells = [model_label(model), framework, f"{runs[0]['params']:,}",
                      _middle(spread("seconds_per_epoch"), digits=1),
                      _middle(spread("inference_seconds_per_image"), 1000), _middle(spread("peak_memory_mb")),
-                     *(spread(key).format(".3f") for key in ("membrane_dice", "mean_iou", "boundary_f1"))]
+                     *(spread(key).format(".3f").replace(" (", "\n(") for key in ("membrane_dice", "mean_iou",
+                                                                                    "boundary_f1"))]
             body.append([f"**{c}**" for c in cells] if framework == mark else cells)
     for name, b in comparison.baselines.items():
         body.append([name, "–", "0", "–", "–", "–", _number(b["membrane_dice"], 3), _number(b["mean_iou"], 3),
@@ -236,7 +238,7 @@ def plot_training_losses(comparison: Comparison, highlight=()):
             stuck = any((model, framework, r["seed"]) in highlight for r in runs)
             for n, r in enumerate(runs):
                 thick = (model, framework, r["seed"]) in highlight
-                label = (model_label(model) + (" (a run did not learn)" if stuck else "")) if n == 0 else None
+                label = (model_label(model) + (" (thick: below a baseline)" if stuck else "")) if n == 0 else None
                 ax.plot(np.arange(1, len(r["loss"]) + 1), r["loss"], marker="o", ms=2.5, lw=3 if thick else 1.1,
                         color=colours[i % 10], alpha=1.0 if thick or not highlight else 0.8, label=label)
         ax.set_title(f"{framework}")
