@@ -508,7 +508,8 @@ def test_fallback_order(tmp_path):
         load_dataset("drive", root=tmp_path, fallback=False)
     with pytest.raises(DatasetNotFound, match=r"training split only"):
         load_dataset("dsb2018", root=tmp_path, split="test")
-    for name, hint in [("liver", "download"), ("lung", "kaggle"), ("corneal", "mirror"), ("esophagus", "mirror")]:
+    for name, hint in [("liver", "download"), ("lung", "kaggle"), ("corneal", "no public source"),
+                       ("esophagus", "SegTHOR")]:
         with pytest.raises(DatasetNotFound, match=hint) as error:
             load_dataset(name, root=tmp_path)
         assert isinstance(error.value, FileNotFoundError) and str(tmp_path) in str(error.value)
