@@ -187,7 +187,8 @@ def measure(spec: dict) -> dict:
     rss_before = _status_mb("VmRSS")
     model = build(spec["model"], framework, in_channels=data.images.shape[-1], num_classes=NUM_CLASSES,
                   width=spec["width"])
-    if spec["model"] in HE_START and not spec.get("default_init"):
+    started_from = initialisation(spec["model"], spec.get("default_init", False))
+    if started_from == "he_initialise":
         he_initialise(model, tiles.class_frequencies(), seed=spec["seed"])
     device = {"device": run.device} if framework == "torch" else {}
 
@@ -212,7 +213,7 @@ def measure(spec: dict) -> dict:
     np.save(spec["predictions_file"], shown)
     peak = _status_mb("VmHWM") if reset else None
     return {"params": count_params(model), "device": run.device,
-            "initialisation": "he" if spec["model"] in HE_START and not spec.get("default_init") else "default",
+            "initialisation": started_from,
             "epoch_seconds": epoch_seconds,
             "seconds_per_epoch": float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)),
             "first_epoch_seconds": epoch_seconds[0] if epoch_seconds else None,

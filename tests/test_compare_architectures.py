@@ -159,13 +159,13 @@ def test_fcn8s_starts_from_he_initialise_unless_asked_not_to(monkeypatch, tmp_pa
                                                                                                     seed=seed))
     spec = {"framework": "torch", "profile": "quick", "seed": 4, "image_size": 32, "train_images": 4, "val_images": 1,
             "width": 2, "epochs": 1, "batch_size": 4, "lr": 1e-3}
-    for model, default_init, expected in (("fcn8s", False, "he"), ("unet_bn", False, "default"),
-                                          ("fcn8s", True, "default")):
+    for model, default_init, expected in (("fcn8s", False, "he_initialise"), ("unet_bn", False, "as built"),
+                                          ("fcn8s", True, "the framework's default")):
         called.clear()
         row = compare_architectures.measure({**spec, "model": model, "default_init": default_init,
                                              "predictions_file": str(tmp_path / f"{model}.npy")})
         assert row["initialisation"] == expected
-        assert len(called) == (expected == "he")
+        assert len(called) == (expected == "he_initialise")
         if called:
             frequencies, seed = called[0]
             assert seed == 4 and len(frequencies) == 2 and sum(frequencies) == pytest.approx(1.0)
