@@ -7,11 +7,9 @@ the slowest.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
-from .registry import _is_torch, probe_forward
+from .registry import _is_keras, _is_torch, probe_forward
 
 __all__ = ["count_multiply_adds", "gradient_reach"]
 
@@ -32,11 +30,6 @@ def count_multiply_adds(model, input_shape) -> int:
     if _is_keras(model):
         return _keras_multiply_adds(model, input_shape)
     raise TypeError(f"count_multiply_adds counts a torch or Keras model's convolutions; got {type(model).__name__}")
-
-
-def _is_keras(model) -> bool:
-    keras = sys.modules.get("keras")
-    return keras is not None and isinstance(model, keras.Model)
 
 
 def _torch_multiply_adds(model, input_shape) -> int:

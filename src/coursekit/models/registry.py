@@ -67,6 +67,11 @@ def _is_torch(model) -> bool:
     return torch is not None and isinstance(model, torch.nn.Module)
 
 
+def _is_keras(model) -> bool:
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(model, keras.Model)
+
+
 def forward(model, images) -> np.ndarray:
     """The model's class scores for ``images``, in eval mode, as NumPy in the model's own layout.
 

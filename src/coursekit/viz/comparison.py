@@ -118,11 +118,6 @@ def _number(value, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def _middle(spread, scale: float = 1.0, digits: int = 0) -> str:
-    """The median of a cost over the seeds (times and memory: the typical run, not a mean dragged by one)."""
-    return _number(float(np.median(spread.values)) * scale, digits) if spread.values else "–"
-
-
 def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
     """One row per model and framework, then the baselines; rows of framework ``mark`` are in bold.
 
@@ -135,14 +130,14 @@ def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
     for model in comparison.models:
         for framework in comparison.frameworks:
             try:
-                runs = comparison.runs(model, framework)
+                typical = comparison.summary(model, framework)  # the costs' medians over the seeds
             except KeyError:
                 continue
-
+            per_image = typical["inference_seconds_per_image"]
             spread = functools.partial(comparison.spread, model, framework)
-            cells = [model_label(model), framework, f"{runs[0]['params']:,}",
-                     _middle(spread("seconds_per_epoch"), digits=1),
-                     _middle(spread("inference_seconds_per_image"), 1000), _middle(spread("peak_memory_mb")),
+            cells = [model_label(model), framework, f"{typical['params']:,}",
+                     _number(typical["seconds_per_epoch"], 1), _number(per_image and 1000 * per_image, 0),
+                     _number(typical["peak_memory_mb"], 0),
                      *(spread(key).format(".3f").replace(" (", "\n(") for key in ("membrane_dice", "mean_iou",
                                                                                     "boundary_f1"))]
             body.append([f"**{c}**" for c in cells] if framework == mark else cells)
@@ -184,7 +179,7 @@ def plot_quality_cost(comparison: Comparison, framework: str | None = None, qual
                     score = comparison.spread(model, fw, quality)
                 except KeyError:
                     continue
-                cost = float(np.median(comparison.spread(model, fw, key).values)) * scale
+                cost = comparison.summary(model, fw)[key] * scale  # the median over the seeds
                 filled = fw == framework
                 ax.errorbar(cost, score.mean, yerr=[[score.mean - score.low], [score.high - score.mean]],
                             color=colours[i % 10], lw=1, capsize=3, zorder=2)
