@@ -4,6 +4,7 @@
 #   make lint   ruff over the package, tests, benchmarks and tools
 #   make student  the student edition: student/notebooks, every solution replaced by a stub
 #   make claims run every chapter for seeds 0-2 under both frameworks, record what each asserts (benchmarks/results/claims-*.json)
+#   make smoke-full run every chapter in the full profile with each training cut to two steps, both frameworks (benchmarks/results/smoke-*.json)
 #   make bench  measure speed and memory (benchmarks/), write benchmarks/results/<machine>.json, rewrite book/performance.md
 
 PYTHON ?= python3
@@ -19,7 +20,7 @@ export COURSEKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: install browser book test bench claims lint student sync lab clean
+.PHONY: install browser book test bench claims smoke-full lint student sync lab clean
 
 install: $(STAMP)
 
@@ -53,6 +54,11 @@ bench: install
 # About 40 minutes on two cores; CLAIMS_ARGS="--chapters 03_segnet" reruns one chapter into the same file.
 claims: install
 	$(PY) -m benchmarks.claims $(CLAIMS_ARGS)
+
+# The full profile's sizes, models, data and code paths on this machine, each training cut to two steps
+# (COURSEKIT_SMOKE=1, see benchmarks/smoke.py); SMOKE_ARGS="--chapters 04_unet --frameworks keras" runs one.
+smoke-full: install
+	$(PY) -m benchmarks.smoke $(SMOKE_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks tools book/_ext

@@ -129,7 +129,8 @@ VALUES: dict[str, dict[str, str]] = {
         "unet_membrane_dice": "membrane_dice",
         "best_baseline_membrane_dice": "best_baseline",
     },
-    "05_medical_datasets": {
+    "05_medical_data": {},
+    "06_medical_evaluation": {
         "unet_pooled_dice": "unet['pooled']",
         "unet_object_f1": "unet['objects'].f1",
         "unet_hd95": "unet['HD95']",
@@ -141,7 +142,7 @@ VALUES: dict[str, dict[str, str]] = {
         "otsu_hd95": "results['Otsu']['HD95']",
         "otsu_boundary_f1": "results['Otsu']['BF1']",
     },
-    "06_comparison": {},
+    "07_comparison": {},
 }
 
 CLAIMS: dict[str, list[Claim]] = {
@@ -200,14 +201,15 @@ CLAIMS: dict[str, list[Claim]] = {
               "best_baseline_membrane_dice", 0.1),
         Claim("the U-Net reaches the goal of 0.75 membrane Dice", "unet_membrane_dice", 0.75, 0.0),
     ],
-    "05_medical_datasets": [
+    "05_medical_data": [],
+    "06_medical_evaluation": [
         Claim("the U-Net beats Otsu's pooled Dice", "unet_pooled_dice", "otsu_pooled_dice", 0.02),
         Claim("the U-Net beats the majority class's pooled Dice", "unet_pooled_dice", "majority_pooled_dice", 0.02),
         Claim("the U-Net finds more nuclei than Otsu (object F1)", "unet_object_f1", "otsu_object_f1"),
         Claim("the U-Net finds more nuclei than the majority class", "unet_object_f1", "majority_object_f1"),
         Claim("the U-Net's outlines beat Otsu's (boundary F1)", "unet_boundary_f1", "otsu_boundary_f1"),
     ],
-    "06_comparison": [],
+    "07_comparison": [],
 }
 
 # values derived from others, for claims that compare two differences

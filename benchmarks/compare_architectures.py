@@ -1,4 +1,4 @@
-"""Chapter 6's comparison: FCN-8s, SegNet and the U-Nets trained alike on ISBI 2012, one results file.
+"""Chapter 7's comparison: FCN-8s, SegNet and the U-Nets trained alike on ISBI 2012, one results file.
 
     python -m benchmarks.compare_architectures                       # the profile coursekit.setup picks
     python -m benchmarks.compare_architectures --profile quick --threads 1
@@ -21,7 +21,7 @@ two baselines are scored on the same held-out slices.
 The JSON results file says where and how it was measured (machine, versions,
 date, profile, settings, command, load average); beside it, with the same
 stem, an ``.npz`` holds three held-out crops, their truth and every run's
-prediction, for the chapter's pictures.  Chapter 6 reads both with
+prediction, for the chapter's pictures.  Chapter 7 reads both with
 :func:`coursekit.results.load_comparison`, which shares this file's schema
 (:data:`coursekit.results.COMPARISON_SCHEMA` and the keys beside it).
 """

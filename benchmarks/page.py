@@ -28,7 +28,7 @@ DIGEST_KEY = "Description"  # the PNG text chunk that holds the figure's digest
 BLOCKS = ("machines", "goals", "models", "overhead", "precision", "notebooks")
 
 
-# Other experiments share the folder under a prefix: chapter 6's architecture comparisons and the claims sweeps.
+# Other experiments share the folder under a prefix: chapter 7's architecture comparisons and the claims sweeps.
 OTHER_EXPERIMENTS = EXPERIMENT_PREFIXES  # not runs of the benchmark suite
 
 

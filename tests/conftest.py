@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Chapters that run with only their own framework installed (issue: "each chapter runs with only its framework").
 # Their notebook runs hide the other framework with tests/hide_framework; the chapters not listed still import
 # torch for a side-by-side demo in every framework.
-ONE_FRAMEWORK = {"01_segmentation_basics", "04_unet", "05_medical_datasets", "06_comparison"}
+ONE_FRAMEWORK = {"01_segmentation_basics", "02_fcn", "03_segnet", "04_unet", "05_medical_data",
+                 "06_medical_evaluation", "07_comparison"}
 HIDDEN_BESIDE = {"keras": "torch", "torch": "tensorflow"}  # the framework a run hides
 
 

@@ -186,7 +186,7 @@ def test_the_gpu_workflow_runs_every_notebook_in_the_full_profile_and_the_benchm
     steps = [s.get("run", "") for s in job["steps"]]
     compare = [i for i, run in enumerate(steps) if "benchmarks.compare_architectures --profile full" in run]
     first_notebooks = min(i for i, run in enumerate(steps) if "--nbval-lax" in run)
-    assert compare and compare[0] < first_notebooks, "chapter 6 must find the full comparison when it runs"
+    assert compare and compare[0] < first_notebooks, "chapter 7 must find the full comparison when it runs"
     lock = (ROOT / "requirements-lock.txt").read_text()
     assert re.search(r"^torch==", lock, re.M) and re.search(r"^tensorflow==", lock, re.M), "gpu.yml reads these"
     (upload,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]

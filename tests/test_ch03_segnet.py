@@ -379,3 +379,21 @@ def test_the_decoder_stage_left_as_the_student_stub_is_not_answered():
 
     with pytest.raises(exercises.ExerciseFailed, match="not answered yet"):
         exercises.check_segnet_decoder_stage(decoder_stage, "torch")
+
+
+def test_without_keras_the_fix_is_not_checked_and_says_why(tmp_path):
+    """A PyTorch-only install cannot build the tutorial's Keras model: the checker says so instead of failing."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import hide_other_framework
+
+    code = ("from coursekit import exercises\n"
+            "result = exercises.check_vgg_segnet_fix(lambda *case: None)\n"
+            "assert isinstance(result, exercises.NotChecked), result\n"
+            "print(repr(result))\n")
+    result = subprocess.run([sys.executable, "-c", code], env=hide_other_framework(dict(os.environ), "torch"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "not checked here" in result.stdout and "Keras is not installed" in result.stdout

@@ -1,4 +1,4 @@
-"""Chapter 6: the comparison script, the chapter's reader of its results, and the chapter's checkers."""
+"""Chapter 7: the comparison script, the chapter's reader of its results, and the chapter's checkers."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from coursekit.models import count_multiply_adds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-DISCUSSED = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")  # the models chapter 6 talks about
+DISCUSSED = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")  # the models chapter 7 talks about
 SMOKE = ["--epochs", "2", "--image-size", "32", "--width", "2", "--train-images", "8", "--val-images", "2",
          "--threads", "1", "--seeds", "0,1"]
 SEEDS = [0, 1]
@@ -241,7 +241,7 @@ def test_committed_results_parse_and_name_the_discussed_models(path):
 
 
 def test_a_default_init_file_is_committed_and_differs_from_the_main_one_only_in_the_start():
-    """Chapter 6 sets FCN-8s from the frameworks' default initialisers beside FCN-8s from he_initialise."""
+    """Chapter 7 sets FCN-8s from the frameworks' default initialisers beside FCN-8s from he_initialise."""
     assert committed_default_init(), "run python -m benchmarks.compare_architectures --profile quick " \
                                      "--models fcn8s --default-init and commit its two files"
     variant = results.load_comparison("quick", variant=results.DEFAULT_INIT, download=False)
@@ -410,7 +410,7 @@ def test_twins_do_the_same_multiply_adds(name):
 
 
 def test_the_chapter_still_finds_the_moved_names_in_viz():
-    """Chapter 6 calls viz.load_comparison, viz.model_label and viz.count_multiply_adds."""
+    """Chapter 7 calls viz.load_comparison, viz.model_label and viz.count_multiply_adds."""
     assert viz.load_comparison is results.load_comparison and viz.read_comparison is results.read_comparison
     assert viz.model_label("unet_bn") == "U-Net (BN)" and viz.model_label("new_model") == "new_model"
     assert viz.count_multiply_adds is count_multiply_adds

@@ -41,7 +41,7 @@ def test_the_time_table_takes_the_newest_cpu_quick_run_and_shows_failures(tmp_pa
                          "gpu.json": _result("2026-03-01", ok, gpu={"name": "T4"}),
                          "full.json": _result("2026-03-02", ok, profile="full")}.items():
         (tmp_path / name).write_text(json.dumps(result))
-    (tmp_path / "compare-test-quick.json").write_text(json.dumps({"rows": []}))  # chapter 6's, not a suite run
+    (tmp_path / "compare-test-quick.json").write_text(json.dumps({"rows": []}))  # chapter 7's, not a suite run
     result = instructor_guide.notebook_timings(tmp_path)
     assert result["date"] == "2026-02-01"
     table = instructor_guide.times_table(result, chapters)

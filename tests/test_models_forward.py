@@ -4,7 +4,7 @@ runs with only its own framework installed."""
 import numpy as np
 import pytest
 
-from coursekit.models import build, forward, gradient_reach, transfer_weights
+from coursekit.models import build, decoder_memory, forward, gradient_reach, transfer_weights
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +51,26 @@ def test_a_model_whose_scores_ignore_the_input_reaches_nothing():
     assert not gradient_reach(model, 32).any()
     with pytest.raises(TypeError, match="torch or Keras model; got list"):
         gradient_reach([], 8)
+
+
+@pytest.mark.parametrize("name", ["segnet", "fcn8s", "unet"])
+def test_decoder_memory_is_the_same_in_both_frameworks(name):
+    images = np.random.default_rng(0).uniform(size=(1, 64, 64, 3)).astype(np.float32)
+    kept = {framework: decoder_memory(build(name, framework, num_classes=21, width=8), images)
+            for framework in ("torch", "keras")}
+    assert kept["torch"] == kept["keras"] and kept["torch"]
+
+
+def test_decoder_memory_counts_what_segnet_and_fcn8s_keep():
+    """By hand for width 8 on 64×64: SegNet's five poolings keep 8, 16, 32, 64, 64 channels of 32², 16², …, 2²
+    int64 indices and receive float32 maps twice as wide and high; FCN-8s keeps 21 scores on pool3's 8×8 and
+    pool4's 4×4 grids."""
+    images = np.zeros((1, 64, 64, 3), np.float32)
+    channels, sides = (8, 16, 32, 64, 64), (32, 16, 8, 4, 2)
+    segnet = decoder_memory(build("segnet", "torch", num_classes=21, width=8), images)
+    assert segnet["indices"] == [c * s * s * 8 for c, s in zip(channels, sides)]
+    assert segnet["pooled maps"] == [c * (2 * s) ** 2 * 4 for c, s in zip(channels, sides)]
+    fcn8s = decoder_memory(build("fcn8s", "torch", num_classes=21, width=8), images)
+    assert fcn8s == {"score maps": [21 * 8 * 8 * 4, 21 * 4 * 4 * 4]}
+    with pytest.raises(TypeError, match="knows SegNet, FCN-8s and U-Net"):
+        decoder_memory(build("vgg_segnet", "torch", num_classes=21, width=8), images)

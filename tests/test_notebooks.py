@@ -79,9 +79,9 @@ def test_every_github_link_in_the_book_uses_the_configured_repository():
 # training each one a third time under torch.
 #
 # A chapter in conftest.ONE_FRAMEWORK runs with only its framework installed: its Keras run here hides torch, and
-# a torch run with TensorFlow hidden is added (chapter 6's is its student edition, which runs whole).
+# a torch run with TensorFlow hidden is added (chapter 7's is its student edition, which runs whole).
 RUNS = [(path, "keras") for path in NOTEBOOKS] + [(path, "torch") for path in NOTEBOOKS
-                                                  if path.stem in ONE_FRAMEWORK and path.stem != "06_comparison"]
+                                                  if path.stem in ONE_FRAMEWORK and path.stem != "07_comparison"]
 
 
 @pytest.mark.parametrize("path, framework", RUNS, ids=lambda v: v.name if hasattr(v, "name") else v)

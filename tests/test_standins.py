@@ -1,4 +1,4 @@
-"""The stand-ins of chapter 5 are written in the real layouts: the real loaders read them."""
+"""The stand-ins of chapters 5 and 6 are written in the real layouts: the real loaders read them."""
 
 import numpy as np
 import pytest

@@ -110,9 +110,9 @@ def test_stubs_keep_names_signatures_and_docstrings():
     assert "print" not in stub and "x * k" not in stub
 
 
-# Chapter 6's exercises work on the comparison its body loads (from the committed results file, in seconds, no
+# Chapter 7's exercises work on the comparison its body loads (from the committed results file, in seconds, no
 # training), so its student edition runs whole; the other chapters' exercises need only the setup cells.
-EXERCISES_READ_THE_BODY = {"06_comparison"}
+EXERCISES_READ_THE_BODY = {"07_comparison"}
 
 
 def _code_outside_exercises(notebook) -> list[str]:

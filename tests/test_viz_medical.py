@@ -1,6 +1,6 @@
 """What chapter 5's volume figure draws (coursekit.viz.medical.show_volume): each plane in the radiologists'
-orientation, at its physical aspect, with the labels over it.  The chapter's other figures are tested in
-test_ch05_medical.py."""
+orientation, at its physical aspect, with the labels over it.  The other figures of chapters 5 and 6 are tested
+in test_ch05_medical_data.py and test_ch06_medical_evaluation.py."""
 
 import numpy as np
 import pytest

@@ -1,8 +1,8 @@
 """Losses for segmentation, in PyTorch and in Keras/TensorFlow, with equal values.
 
-Taught in chapter 1 (Losses: cross-entropy, soft Dice and their sum, used by chapters 2-5),
+Taught in chapter 1 (Losses: cross-entropy, soft Dice and their sum, used by chapters 2-6),
 SegNet's median-frequency class balancing in chapter 3 (on CamVid), the border-weighted loss in
-chapter 4 (U-Net), class weights from inverse frequencies in chapter 5 (Medical image datasets).
+chapter 4 (U-Net), class weights from inverse frequencies in chapter 5 (Medical image data).
 The focal loss is here for readers who train on unbalanced data; no chapter teaches it yet.
 
 Models return *logits*; each loss applies the softmax (several classes) or the sigmoid (one
@@ -456,7 +456,7 @@ def class_frequency_weights(masks, num_classes: int, method: str = "median_frequ
     gets weight 0 (it is never a pixel's true class there) and a warning, since
     weights computed on a subset missing a class would make that class count
     for nothing later.  Chapter 3 (SegNet) teaches ``"median_frequency"`` on CamVid and sets it beside the
-    weights SegNet's authors used; chapter 5 (Medical image datasets) uses ``"inverse_frequency"``.
+    weights SegNet's authors used; chapter 5 (Medical image data) uses ``"inverse_frequency"``.
     """
     if method not in ("median_frequency", "inverse_frequency"):
         raise ValueError(f"method must be 'median_frequency' or 'inverse_frequency', got {method!r}")

@@ -2,7 +2,7 @@
 
 Taught in chapter 1 (Measuring a segmentation).  Every pixel score here is
 computed from one confusion matrix, so they always agree with each other
-(:class:`ConfusionMatrix` sums it over batches); the boundary scores of chapter 5
+(:class:`ConfusionMatrix` sums it over batches); the boundary scores of chapter 6
 (boundary F1, HD95) compare outlines instead.
 
 Conventions
@@ -17,7 +17,7 @@ Conventions
   class present in only one of the two scores 0.  If no class is present at all
   the means are ``nan``.  Class accuracy (recall) asks about the target's
   pixels only, so it is ``nan`` for every class absent from the target.
-* **Boundary scores** (boundary F1 and HD95, taught in chapter 5) compare the
+* **Boundary scores** (boundary F1 and HD95, taught in chapter 6) compare the
   *boundaries* of each class's mask, not its pixels, one image at a time.  A
   boundary pixel is a pixel of the mask with a 4-neighbour outside it; the image
   frame counts as outside (as in MedPy's ``hd95``), so every non-empty mask has a
@@ -27,7 +27,7 @@ Conventions
   every mean, over classes and over images; a class present in only one of the
   two scores boundary F1 ``0`` and HD95 ``inf`` (there is nothing to measure a
   distance to), and an ``inf`` makes a mean HD95 ``inf``.
-* **Objects** (:func:`match_objects`, chapter 5) compare instances, not pixels:
+* **Objects** (:func:`match_objects`, chapter 6) compare instances, not pixels:
   each connected predicted region is matched one to one with a true object.
 """
 
@@ -255,7 +255,7 @@ class ConfusionMatrix:
 
 
 # ---------------------------------------------------------------------------
-# Boundary scores: boundary F1 and HD95 (chapter 5).
+# Boundary scores: boundary F1 and HD95 (chapter 6).
 
 
 def boundary(mask) -> np.ndarray:
@@ -357,7 +357,7 @@ def boundary_f1_per_class(target, prediction, num_classes: int, tolerance: float
     batch each class's BF is the mean over the images where it is defined (as
     Csurka et al. average per image).  Empty masks: see the module docstring.
     Defined in chapter 1, used to compare decoders in chapters 2 and 3, and
-    beside the other boundary scores in chapter 5.
+    beside the other boundary scores in chapter 6.
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
@@ -383,7 +383,7 @@ def hd95_per_class(target, prediction, num_classes: int, spacing=None,
     percentile ignores the worst 5 %.  ``spacing`` is the (row, column) pixel size,
     so that distances come in physical units (default: pixels).  For an
     ``N×H×W`` batch, the mean over the images where it is defined.  Empty masks:
-    see the module docstring.  Taught in chapter 5.
+    see the module docstring.  Taught in chapter 6.
     """
     spacing = _check_spacing(spacing, 2)
     return _per_image_per_class(target, prediction, num_classes, ignore_index,
@@ -395,7 +395,7 @@ def mean_hd95(target, prediction, num_classes: int, spacing=None, ignore_index: 
     return _nanmean(hd95_per_class(target, prediction, num_classes, spacing, ignore_index))
 
 
-# --- Objects: instances matched one to one (chapter 5) ---------------------------------------------
+# --- Objects: instances matched one to one (chapter 6) ---------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -421,7 +421,7 @@ def match_objects(true_instances, predicted_mask, threshold: float = 0.5) -> Obj
     third.  The object F1 counts matches against all true and all predicted
     objects, so that spurious specks and missed objects both cost.  A predicted
     object that covers at least half of each of two or more true objects is a
-    *merge*, the error that a pixel score barely sees.  Taught in chapter 5.
+    *merge*, the error that a pixel score barely sees.  Taught in chapter 6.
     """
     from scipy import ndimage
 

@@ -86,7 +86,7 @@ TABLE: dict[str, dict[str, Settings]] = {
         "full": Settings(image_size=256, train_images=2000, val_images=10, width=64,
                          epochs=20, batch_size=8, lr=1e-3),
     },
-    # Chapter 5 ("medical"): a U-Net on one real DSB 2018 image, trained on tiles of its left part
+    # Chapter 6 ("medical"): a U-Net on one real DSB 2018 image, trained on tiles of its left part
     # (image_size: the tile; train_images: tiles per epoch) and scored on its right part cut into
     # val_images tiles, as medical work is scored.
     "medical": {
@@ -95,7 +95,7 @@ TABLE: dict[str, dict[str, Settings]] = {
         "full": Settings(image_size=128, train_images=1000, val_images=32, width=32,
                          epochs=30, batch_size=16, lr=1e-3),
     },
-    # Chapter 6 ("compare"): FCN-8s, SegNet and the U-Nets trained alike on ISBI 2012 by
+    # Chapter 7 ("compare"): FCN-8s, SegNet and the U-Nets trained alike on ISBI 2012 by
     # benchmarks/compare_architectures.py (image_size: the training tile; train_images: tiles per epoch).
     "compare": {
         "quick": Settings(image_size=128, train_images=192, val_images=10, width=8,

@@ -5,7 +5,7 @@ repository write into ``benchmarks/results``:
 
 * ``python -m benchmarks.compare_architectures`` trains every model alike and
   writes ``compare-<machine>-<profile>.json`` with an ``.npz`` of predictions
-  beside it; chapter 6 reads it with :func:`load_comparison`.
+  beside it; chapter 7 reads it with :func:`load_comparison`.
 * ``python -m benchmarks.claims`` runs every chapter in the quick profile for
   seeds 0, 1 and 2 under both frameworks and writes ``claims-<machine>.json``;
   chapter 3 is the first to read it, with :func:`load_claims`, to show how much
@@ -61,8 +61,12 @@ CAMVID_SWEEP_KEYS = ("schema", "date", "machine", "profile", "settings", "rows")
 CAMVID_SWEEP_ROW_KEYS = ("framework", "seed", "balancing", "status")
 CAMVID_SWEEP_SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "iou_per_class")
 
+# the full profile's smoke run (``python -m benchmarks.smoke``): pass/fail, time and memory per chapter and framework
+SMOKE_PREFIX = "smoke-"
+SMOKE_SCHEMA = 1
+
 # files of benchmarks/results that are not runs of the benchmark suite (``python -m benchmarks``)
-EXPERIMENT_PREFIXES = (COMPARISON_PREFIX, CLAIMS_PREFIX, CAMVID_SWEEP_PREFIX)
+EXPERIMENT_PREFIXES = (COMPARISON_PREFIX, CLAIMS_PREFIX, CAMVID_SWEEP_PREFIX, SMOKE_PREFIX)
 
 
 def comparison_file_name(machine_tag: str, profile: str, variant: str | None = None) -> str:
@@ -200,7 +204,7 @@ def _download_by_default(download: bool | None) -> bool:
     return "google.colab" in sys.modules if download is None else download
 
 
-# --- The architecture comparison (chapter 6) ----------------------------------------------------------
+# --- The architecture comparison (chapter 7) ----------------------------------------------------------
 
 _NAMES = {"fcn8s": "FCN-8s", "segnet": "SegNet", "unet": "U-Net", "unet_bn": "U-Net (BN)",
           "resnet34_unet": "ResNet34-U-Net", "mobilenet_unet": "MobileNet-U-Net", "vgg_segnet": "VGG-SegNet",
@@ -208,7 +212,7 @@ _NAMES = {"fcn8s": "FCN-8s", "segnet": "SegNet", "unet": "U-Net", "unet_bn": "U-
 
 
 def model_label(model: str) -> str:
-    """The name chapter 6 uses for a model (``unet_bn`` -> ``U-Net (BN)``)."""
+    """The name chapter 7 uses for a model (``unet_bn`` -> ``U-Net (BN)``)."""
     return _NAMES.get(model, model)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import smoke as _smoke
 from .profiles import PROFILES, Settings, settings_for
 
 FRAMEWORKS = ("torch", "keras")
@@ -137,12 +138,17 @@ def seed_everything(seed: int, framework: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class Run:
-    """What :func:`setup` decided.  ``settings(name)`` gives an experiment's numbers."""
+    """What :func:`setup` decided.  ``settings(name)`` gives an experiment's numbers.
+
+    ``smoke``: smoke mode (``COURSEKIT_SMOKE=1``, see :mod:`coursekit.smoke`).  The
+    settings are the profile's all the same: ``coursekit.train`` cuts the steps.
+    """
 
     framework: str
     profile: str
     device: str
     seed: int
+    smoke: bool = False
 
     def settings(self, experiment: str, profile: str | None = None) -> Settings:
         """The numbers of ``experiment`` in this run's profile, or in ``profile`` to quote the other one."""
@@ -202,6 +208,10 @@ def setup(framework: str | None = None, profile: str | None = None, seed: int | 
     else ``cpu``.  TensorFlow's memory growth is switched on before anything
     else, so that a notebook that uses both frameworks on one GPU leaves
     memory for torch.
+
+    ``COURSEKIT_SMOKE=1`` (with ``COURSEKIT_PROFILE=full``) is smoke mode, for
+    testing the full profile on a small machine: every training is cut to a
+    couple of steps (see :mod:`coursekit.smoke`) and the line printed says so.
     """
     enable_tf_memory_growth()
     framework = _choose(framework, "COURSEKIT_FRAMEWORK", "torch", FRAMEWORKS)
@@ -213,7 +223,8 @@ def setup(framework: str | None = None, profile: str | None = None, seed: int | 
     if profile == "auto":
         profile = "full" if _gpu_visible(framework) else "quick"
     seed_everything(seed, framework)
-    run = Run(framework=framework, profile=profile, device=_pick_device(framework), seed=seed)
+    run = Run(framework=framework, profile=profile, device=_pick_device(framework), seed=seed,
+              smoke=_smoke.enabled())
     if verbose:
         print(describe(run))
     return run
@@ -225,4 +236,6 @@ def describe(run: Run) -> str:
     versions += [f"{dist} {_version(dist)}" for dist in ("torch", "tensorflow", "keras")
                  if _version(dist) and _installed(dist)]
     chosen = [f"framework {run.framework}", f"device {run.device}", f"profile {run.profile}", f"seed {run.seed}"]
+    if run.smoke:
+        chosen.append(f"SMOKE MODE ({_smoke.EPOCHS} epoch of {_smoke.STEPS} steps a training; no result is real)")
     return ", ".join(chosen) + " | " + ", ".join(versions)

@@ -1,6 +1,6 @@
 """Data: synthetic datasets made on the fly, the course's medical datasets, augmentation, tiling, loaders.
 
-Transforms and tiling are taught in chapter 4 (U-Net), the loaders in chapter 5 (medical image datasets).
+Transforms and tiling are taught in chapter 4 (U-Net), the loaders in chapter 5 (medical image data).
 """
 
 from .adapters import to_tf_dataset, to_torch_loader

@@ -1,6 +1,6 @@
 """The course's medical datasets, read in the layouts their owners distribute.
 
-Taught in chapter 5 (Medical image datasets).  ``load_dataset(name)`` looks for the data in
+Taught in chapter 5 (Medical image data).  ``load_dataset(name)`` looks for the data in
 this order and says in ``source`` what it found:
 
 1. ``disk``: the real dataset under ``root`` (default ``$COURSEKIT_DATA`` or

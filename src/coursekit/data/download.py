@@ -1,6 +1,6 @@
 """Downloading the course's datasets from login-free public mirrors, checked by SHA-256.
 
-Taught in chapter 5 (Medical image datasets).  ``download(name, root)`` fetches the files
+Taught in chapter 5 (Medical image data).  ``download(name, root)`` fetches the files
 of one dataset into ``<root>/<name>/`` in the layout that ``load_dataset`` reads.  The
 fetching is pooch's (the library SciPy and scikit-image fetch their data with): it streams
 each file to a temporary file beside its destination and renames it into place only after
@@ -12,6 +12,12 @@ what came from where, and ``load_dataset`` reports such data with ``source="down
 
 Datasets that need a registration or a login (DRIVE, Kaggle's) are not downloaded: asking
 for them raises :class:`RegistrationRequired` with instructions to fetch them by hand.
+
+``COURSEKIT_DOWNLOAD_MIRROR`` replaces every public source by one base URL, under which
+each file is found at ``<base>/<name>/<path>``: the layout of a data folder, so that
+``file:///path/to/data`` turns a copy of the data on this machine into the mirror (the smoke
+run of the full profile downloads so, without network).  The files are checked against the
+same digests as the originals.
 
 What could be verified from here (the machine that wrote this has no internet): the SHA-256
 of the ISBI 2012 PNG export were computed from a copy of exactly those files (the course's
@@ -31,8 +37,10 @@ import tempfile
 import warnings
 import zipfile
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from tqdm import TqdmWarning
 
@@ -45,6 +53,7 @@ with warnings.catch_warnings():
 
 
 DATA_ENV = "COURSEKIT_DATA"
+MIRROR_ENV = "COURSEKIT_DOWNLOAD_MIRROR"
 MARKER = ".coursekit-download.json"
 _CHUNK = 1 << 20
 
@@ -279,11 +288,12 @@ def download(name: str, root=None, *, allow_unverified: bool = False, timeout: f
                             "allow_unverified=True) to fetch it anyway")
     target = data_root(root) / key
     record = _read_marker(target)
+    files = _from_mirror(key, entry.files)
     store = pooch.create(path=target, base_url="", retry_if_failed=retries,
-                         registry={f.path: _known_hash(f, record) for f in entry.files},
-                         urls={f.path: f.url for f in entry.files})
+                         registry={f.path: _known_hash(f, record) for f in files},
+                         urls={f.path: f.url for f in files})
     with _quiet_pooch():
-        for remote in tqdm(entry.files, desc=key, unit="file", disable=not progress, leave=False):
+        for remote in tqdm(files, desc=key, unit="file", disable=not progress, leave=False):
             if remote.archive and record.get(remote.path, {}).get("url") == remote.url:
                 continue  # unpacked before; the archive itself was deleted then
             try:
@@ -295,6 +305,25 @@ def download(name: str, root=None, *, allow_unverified: bool = False, timeout: f
                 record[remote.path] = fetched
                 _write_marker(target, key, record)
     return target
+
+
+def mirror_base() -> str | None:
+    """The base URL of ``$COURSEKIT_DOWNLOAD_MIRROR`` (https://, http:// or file://), or None when it is unset."""
+    base = os.environ.get(MIRROR_ENV, "").strip()
+    if not base:
+        return None
+    if not base.startswith(("https://", "http://", "file:/")):
+        raise DownloadError(f"environment variable {MIRROR_ENV} is {base!r}; expected a base URL such as "
+                            "https://example.org/data or file:///path/to/a/data/folder")
+    return base.rstrip("/")
+
+
+def _from_mirror(key: str, files: tuple[RemoteFile, ...]) -> tuple[RemoteFile, ...]:
+    """``files`` as ``$COURSEKIT_DOWNLOAD_MIRROR`` serves them (``<base>/<name>/<path>``); unchanged without it."""
+    base = mirror_base()
+    if base is None:
+        return files
+    return tuple(replace(f, url=f"{base}/{key}/{f.path}") for f in files)
 
 
 def _remove_empty_folders(target: Path) -> None:
@@ -318,11 +347,28 @@ def _downloader(timeout: float, progress: bool):
                                 headers={"User-Agent": "coursekit"})
 
 
+def _copy_local(url: str, output_file, store=None, check_only: bool = False):
+    """A pooch downloader for ``file://`` URLs: copy the file (pooch then checks its digest as for any download)."""
+    source = Path(url2pathname(urlparse(url).path))
+    if check_only:
+        return source.is_file()
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} is not on the mirror ({url})")
+    if hasattr(output_file, "write"):
+        with open(source, "rb") as data:
+            shutil.copyfileobj(data, output_file, _CHUNK)
+    else:
+        shutil.copyfile(source, output_file)
+
+
 def _fetch(store, remote: RemoteFile, timeout: float, progress: bool) -> dict:
     """Let pooch fetch and check one file (and unpack it if it is an archive); return its record."""
     dest = store.abspath / remote.path
     # only archives are big enough for a byte count to help; the other files count in download's bar
-    downloader = _downloader(timeout, progress and remote.archive)
+    if remote.url.startswith("file:"):
+        downloader = _copy_local
+    else:
+        downloader = _downloader(timeout, progress and remote.archive)
     try:
         store.fetch(remote.path, downloader=downloader)
     except ValueError as error:  # with the registry built above, pooch raises it only for a digest mismatch

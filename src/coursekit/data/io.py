@@ -1,6 +1,6 @@
 """Reading medical images and masks from disk, and turning them into arrays a model can use.
 
-Taught in chapter 5 (Medical image datasets).  Every reader here either returns the
+Taught in chapter 5 (Medical image data).  Every reader here either returns the
 array that the file holds or raises a :class:`DatasetError` that names the file and
 says what is wrong with it: a loader that guesses (or silently reads the wrong frame,
 palette or page) hands a model wrong labels, and wrong labels do not crash, they only

@@ -103,7 +103,7 @@ def shapes(n: int, size: int = 64, seed: int = 0, max_objects: int = 3,
 
 
 # ---------------------------------------------------------------------------
-# Synthetic stand-ins for the medical datasets of chapter 5 (Medical image datasets).
+# Synthetic stand-ins for the medical datasets of chapter 5 (Medical image data).
 # Each imitates what makes its real dataset hard, so that the chapter's code runs and
 # teaches the same lesson with no download: touching nuclei (DSB 2018), thin dark
 # membranes between textured cells (ISBI 2012), thin branching vessels inside a

@@ -1,10 +1,11 @@
 """Medical volumes: CT in Hounsfield units, a brain MRI template, voxel spacing, slices, splits by patient.
 
-Taught in chapter 5 (Medical image datasets).  A CT or MRI scan is a 3-D array of *voxels*
-plus a header that says how large a voxel is (its *spacing*, in millimetres) and how the
-array's axes lie in the patient.  :func:`coursekit.data.io.read_volume` reads the array in
-canonical RAS+ orientation (axis 0 towards the patient's Right, axis 1 Anterior, axis 2
-Superior); this module adds what a 2-D segmentation network needs on top:
+Taught in chapter 5 (Medical image data); the splits by patient in chapter 6 (Scoring medical
+segmentation).  A CT or MRI scan is a 3-D array of *voxels* plus a header that says how large a
+voxel is (its *spacing*, in millimetres) and how the array's axes lie in the patient.
+:func:`coursekit.data.io.read_volume` reads the array in canonical RAS+ orientation (axis 0
+towards the patient's Right, axis 1 Anterior, axis 2 Superior); this module adds what a 2-D
+segmentation network needs on top:
 
 * **CT windowing** (:func:`window_bounds`, :func:`apply_window`).  CT values are Hounsfield
   units (HU), a physical scale on which water is 0 and air -1000, so the same tissue has

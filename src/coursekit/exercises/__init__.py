@@ -11,11 +11,11 @@ checker's docstring.  Notebooks call them as ``exercises.check_<name>``.
 from . import basics, comparison, fcn, medical, segnet, unet
 from .basics import *  # noqa: F403
 from .comparison import *  # noqa: F403
-from .core import ExerciseFailed, Passed
+from .core import ExerciseFailed, NotChecked, Passed
 from .fcn import *  # noqa: F403
 from .medical import *  # noqa: F403
 from .segnet import *  # noqa: F403
 from .unet import *  # noqa: F403
 
-__all__ = ["ExerciseFailed", "Passed", *basics.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__, *medical.__all__,
-           *comparison.__all__]
+__all__ = ["ExerciseFailed", "NotChecked", "Passed", *basics.__all__, *fcn.__all__, *segnet.__all__, *unet.__all__,
+           *medical.__all__, *comparison.__all__]

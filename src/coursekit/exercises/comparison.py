@@ -1,4 +1,4 @@
-"""Checkers for chapter 6 (Comparing the architectures): multiply-adds, the Pareto front, a time budget."""
+"""Checkers for chapter 7 (Comparing the architectures): multiply-adds, the Pareto front, a time budget."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .core import ExerciseFailed, Passed, check_answered, run_cases
 
 __all__ = ["check_epochs_for_budget", "check_fewest_multiply_adds", "check_pareto_front"]
 
-# The models chapter 6 compares, as build() names them.
+# The models chapter 7 compares, as build() names them.
 COMPARED = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")
 
 
@@ -26,7 +26,7 @@ def _pareto_front(costs, qualities) -> np.ndarray:
 
 
 def check_pareto_front(student_fn) -> Passed:
-    """Chapter 6, exercise "the models worth considering": ``pareto_front(costs, qualities)``.
+    """Chapter 7, exercise "the models worth considering": ``pareto_front(costs, qualities)``.
 
     Returns the sorted indices of the models that no other model beats on both
     counts: none is at most as costly *and* at least as good, and strictly
@@ -51,7 +51,7 @@ def _epochs_for_budget(budget, first_epoch, per_epoch) -> int:
 
 
 def check_epochs_for_budget(student_fn) -> Passed:
-    """Chapter 6, exercise "equal time instead of equal epochs": ``epochs_for_budget(budget, first_epoch, per_epoch)``.
+    """Chapter 7, exercise "equal time instead of equal epochs": ``epochs_for_budget(budget, first_epoch, per_epoch)``.
 
     The number of whole epochs that finish within ``budget`` seconds when the
     first epoch takes ``first_epoch`` seconds (start-up, tracing) and every
@@ -64,7 +64,7 @@ def check_epochs_for_budget(student_fn) -> Passed:
 
 
 def check_fewest_multiply_adds(answer, width: int, size: int = 512) -> Passed:
-    """Chapter 6, exercise "work per image": the model that does the fewest multiply-adds on a slice.
+    """Chapter 7, exercise "work per image": the model that does the fewest multiply-adds on a slice.
 
     ``answer`` names one of the compared models as ``build`` spells it; each is
     built at ``width`` (one input channel, two classes; in torch where it is

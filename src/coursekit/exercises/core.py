@@ -23,15 +23,30 @@ class ExerciseFailed(AssertionError):
     """A student's answer gave a wrong result on a hidden case."""
 
 
-@dataclass
-class Passed:
+class _Verdict:
+    """What a checker returns when it does not raise: a notebook shows it as its one-line ``repr``."""
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(repr(self))
+
+
+@dataclass(repr=False)
+class Passed(_Verdict):
     exercise: str
     cases: int
 
     def __repr__(self) -> str:
         return f"✔ {self.exercise}: all {self.cases} hidden cases pass"
 
-    _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))  # noqa: E731
+
+@dataclass(repr=False)
+class NotChecked(_Verdict):
+    """A checker that cannot run here (the framework it checks is not installed): it says so instead of failing."""
+    exercise: str
+    reason: str
+
+    def __repr__(self) -> str:
+        return f"– {self.exercise}: not checked here: {self.reason}"
 
 
 # compare(expected, got, case) -> None when ``got`` is right, else why it is wrong: "" when the

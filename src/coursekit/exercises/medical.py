@@ -1,5 +1,6 @@
-"""Checkers for chapter 5 (Medical image datasets): CT windowing, Dice per image and pooled,
-the shape of a resampled and sliced CT batch, and a split of one image that leaks no tile."""
+"""Checkers for chapters 5 (Medical image data): CT windowing and the shape of a resampled and sliced
+CT batch; and 6 (Scoring medical segmentation): Dice per image and pooled, and a split of one image that
+leaks no tile."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def _reference_dice_pair(targets, predictions):
 
 
 def check_dice_per_image_and_pooled(student_fn) -> Passed:
-    """Chapter 5, exercise "per image or pooled": ``dice_per_image_and_pooled(targets, predictions)``.
+    """Chapter 6, exercise "per image or pooled": ``dice_per_image_and_pooled(targets, predictions)``.
 
     ``targets`` and ``predictions`` are ``N×H×W`` 0/1 masks.  The answer is a pair: the mean
     of the images' Dice scores, skipping images where both masks are empty (their Dice is
@@ -158,7 +159,7 @@ def _coverage(corners, shape, tile) -> np.ndarray:
 
 
 def check_split_tiles(student_fn) -> Passed:
-    """Chapter 5, exercise "find the leak": ``split_tiles(height, width, tile, stride, val_fraction)``.
+    """Chapter 6, exercise "find the leak": ``split_tiles(height, width, tile, stride, val_fraction)``.
 
     Returns ``(train, val)``, lists of the ``(top, left)`` corners of square tiles.  The last
     ``round(val_fraction * width)`` columns are the validation region: validation tiles lie

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import ExerciseFailed, Passed, _same, check_answered, not_answered, run_cases
+from .core import ExerciseFailed, NotChecked, Passed, _same, check_answered, not_answered, run_cases
 
 __all__ = ["check_max_pool_with_indices", "check_max_unpool", "check_median_frequency_weights",
            "check_segnet_decoder_stage", "check_segnet_shapes", "check_vgg_segnet_fix"]
@@ -145,7 +145,7 @@ def _conv_output_shapes(model) -> list:
                   if isinstance(layer, keras.layers.Conv2D))
 
 
-def check_vgg_segnet_fix(student_builder) -> Passed:
+def check_vgg_segnet_fix(student_builder) -> Passed | NotChecked:
     """Chapter 3, exercise "find the tutorial's bug": ``builder(input_shape, n_classes, width)`` -> a Keras model.
 
     On hidden narrow cases the fixed model must return scores of the input's
@@ -154,7 +154,12 @@ def check_vgg_segnet_fix(student_builder) -> Passed:
     convolution at the same resolution as ``coursekit``'s VGG-SegNet: a model
     resized to the right size only at the end does not pass.
     """
+    import importlib.util
+
     from ..models import build
+
+    if importlib.util.find_spec("tensorflow") is None:  # the tutorial is Keras code: PyTorch alone cannot run it
+        return NotChecked("vgg_segnet fix", "the tutorial's model is Keras code, and Keras is not installed")
 
     def reference(input_shape, n_classes, width):
         return build("vgg_segnet", "keras", in_channels=input_shape[2], num_classes=n_classes, width=width,

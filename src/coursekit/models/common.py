@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 HEADS = (None, "softmax", "sigmoid")
@@ -67,7 +69,7 @@ VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 51
 SEGNET_DECODER_BLOCKS = (("stage5", (512, 512, 512)), ("stage4", (512, 512, 256)), ("stage3", (256, 256, 128)),
                          ("stage2", (128, 64)), ("stage1", (64,)))
 
-# ResNet34 (the encoder U-Net of chapter 6): residual blocks per stage and the stages' channels
+# ResNet34 (the encoder U-Net of chapter 7): residual blocks per stage and the stages' channels
 RESNET34_STAGE_BLOCKS = (3, 4, 6, 3)
 RESNET34_STAGE_WIDTHS = (64, 128, 256, 512)
 
@@ -87,3 +89,70 @@ def resnet34_stage_widths(width_multiplier: float = 1.0) -> list[int]:
 def mobilenet_feature_channels(width_multiplier: float = 1.0) -> list[int]:
     """Channels of MobileNet's five feature maps (after blocks 1, 3, 5, 11 and 13)."""
     return [scaled(MOBILENET_BLOCKS[block - 1][0], width_multiplier) for block in MOBILENET_FEATURE_BLOCKS]
+
+
+# --- ImageNet weights and the input they were trained on --------------------------------------------
+#
+# The course feeds every model RGB images in [0, 1].  ImageNet weights were trained on something else,
+# and each source on its own convention; keras.applications calls them "modes" (see
+# ``keras.applications.imagenet_utils.preprocess_input``), and so does coursekit:
+#
+# * "torch": torchvision's weights (VGG16, VGG16-BN, ResNet34): RGB in [0, 1], then per channel
+#   (x - mean) / std with ImageNet's mean and standard deviation below;
+# * "caffe": keras.applications' VGG16 (and ResNet50 ...), converted from the authors' Caffe models:
+#   RGB in [0, 255] turned into BGR, minus ImageNet's mean pixel in BGR order, not scaled;
+# * "tf": keras.applications' MobileNet (and the other models trained in TensorFlow): x * 2 - 1, in [-1, 1].
+#
+# A model built with pretrained weights converts its input as the first thing it does (the
+# ``ImageNetInput`` layer of each framework, in ``torch/imagenet.py`` and ``keras/imagenet.py``).
+
+IMAGENET_INPUTS = ("torch", "caffe", "tf")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, for "torch"
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # B, G, R in [0, 255], for "caffe"
+
+# The weights ``pretrained`` loads, by backbone and framework, and the input mode they expect
+WEIGHTS_INPUT = {("vgg16", "torch"): "torch", ("vgg16_bn", "torch"): "torch", ("resnet34", "torch"): "torch",
+                 ("vgg16", "keras"): "caffe", ("mobilenet", "keras"): "tf"}
+# The backbone each model's ``pretrained`` loads (when its framework has weights for it, see WEIGHTS_INPUT)
+MODEL_BACKBONE = {"fcn32s": "vgg16", "fcn16s": "vgg16", "fcn8s": "vgg16", "segnet": "vgg16_bn",
+                  "vgg_segnet": "vgg16_bn", "resnet34_unet": "resnet34", "mobilenet_unet": "mobilenet"}
+
+
+def check_imagenet_input(mode, in_channels: int) -> None:
+    """``mode`` is None (no conversion) or one of IMAGENET_INPUTS, and then the images have 3 channels."""
+    if mode is None:
+        return
+    if mode not in IMAGENET_INPUTS:
+        raise ValueError(f"imagenet_input must be None or one of {', '.join(map(repr, IMAGENET_INPUTS))}, "
+                         f"got {mode!r}")
+    if in_channels != 3:
+        raise ValueError(f"imagenet_input={mode!r} converts RGB images and needs in_channels=3, got {in_channels}")
+
+
+def imagenet_input_mode(pretrained, imagenet_input, weights_mode: str | None, in_channels: int) -> str | None:
+    """The input conversion a model gets: ``imagenet_input`` if given, else its weights' mode when pretrained.
+
+    A model without pretrained weights converts nothing unless asked: ``imagenet_input`` is for
+    a twin that will receive pretrained weights from the other framework with ``transfer_weights``.
+    """
+    mode = imagenet_input if imagenet_input is not None else (weights_mode if pretrained else None)
+    check_imagenet_input(mode, in_channels)
+    return mode
+
+
+def weights_file(pretrained) -> str | None:
+    """The local weights file ``pretrained`` names (a str or os.PathLike), or None for True / False.
+
+    A missing file is a ``FileNotFoundError`` that names it.
+    """
+    if pretrained is None or isinstance(pretrained, bool):
+        return None
+    if not isinstance(pretrained, (str, os.PathLike)):
+        raise TypeError("pretrained must be True, False or the path of a weights file, "
+                        f"got {type(pretrained).__name__}")
+    path = os.fspath(pretrained)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"pretrained weights file {path!r} does not exist (pretrained=<path> loads "
+                                "ImageNet weights from a local file; pretrained=True downloads them)")
+    return path

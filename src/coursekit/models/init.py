@@ -5,7 +5,7 @@ signal from layer to layer under the frameworks' default initialisations, and it
 deepest path then learns nothing in a short run.  :func:`he_initialise` draws every
 convolution's weights with He et al.'s variance ``2 / fan-in`` (2015, "Delving Deep
 into Rectifiers"), which keeps the signal's scale through ReLUs, and starts the
-classifier's bias at the log class prior.  Chapter 6's comparison starts FCN-8s the
+classifier's bias at the log class prior.  Chapter 7's comparison starts FCN-8s the
 same way.
 """
 

@@ -47,6 +47,27 @@ def build(name: str, framework: str = "torch", *, in_channels: int = 3, num_clas
     ``input_size`` (height, width) fixes a Keras model's input shape; in both
     frameworks it is checked against the model's size rule when the model is
     built, so an unfit size fails here and not deep inside the first batch.
+
+    **Pretrained weights.**  FCN-32s/16s/8s, SegNet, VGG-SegNet, MobileNet-U-Net
+    and ResNet34-U-Net take ``pretrained``: ``True`` downloads ImageNet weights
+    for the encoder (where the framework has them; the table is in
+    ``coursekit.models.pretrained``), a path (str or ``os.PathLike``) reads them
+    from a local file in the framework's format (a ``torch.save`` state dict under
+    torchvision's names; a keras.applications ``.h5`` / ``.weights.h5``), and
+    ``write_fake_imagenet_weights`` writes such a file for a run without network.
+    The input is the course's usual one either way, RGB in [0, 1] (N×C×H×W in
+    torch, N×H×W×C in Keras): a pretrained model converts it first, in a layer
+    without parameters called ``imagenet_input`` (``encoder.imagenet_input`` in
+    the U-Nets), to what its weights were trained on: torchvision's
+    ``(x - mean) / std`` with ImageNet's mean (0.485, 0.456, 0.406) and std
+    (0.229, 0.224, 0.225) ("torch"), keras.applications' VGG16 ``x * 255`` in BGR
+    minus (103.939, 116.779, 123.68) ("caffe"), its MobileNet ``x * 2 - 1`` ("tf").
+    ``imagenet_input="torch" | "caffe" | "tf"`` gives a model that conversion
+    without loading weights: the twin that receives a pretrained model's weights
+    through ``transfer_weights`` needs it.  A model built without either has no
+    such layer and is unchanged.  In smoke mode (:mod:`coursekit.smoke`)
+    ``pretrained=True`` reads a file of random weights from
+    ``$COURSEKIT_PRETRAINED_DIR`` instead of downloading.
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(names())}")
@@ -59,7 +80,19 @@ def build(name: str, framework: str = "torch", *, in_channels: int = 3, num_clas
     target = _MODELS[name][0 if framework == "torch" else 1]
     module, attribute = target.split(":")
     constructor = getattr(importlib.import_module(module), attribute)
-    return constructor(in_channels=in_channels, num_classes=num_classes, **config)
+    from .. import smoke
+
+    fake = smoke.pretrained_file(name, framework, config)  # smoke mode: local weights instead of a download
+    if fake is None:
+        return constructor(in_channels=in_channels, num_classes=num_classes, **config)
+    try:
+        model = constructor(in_channels=in_channels, num_classes=num_classes, **{**config, "pretrained": fake})
+    except Exception as error:  # recorded, so that a chapter that falls back quietly still fails its smoke run
+        smoke.record("pretrained", model=name, framework=framework, path=fake, ok=False,
+                     error=f"{type(error).__name__}: {error}"[:300])
+        raise
+    smoke.record("pretrained", model=name, framework=framework, path=fake, ok=True)
+    return model
 
 
 def _is_torch(model) -> bool:
@@ -70,6 +103,15 @@ def _is_torch(model) -> bool:
 def _is_keras(model) -> bool:
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(model, keras.Model)
+
+
+def framework_of(model) -> str:
+    """``"torch"`` or ``"keras"``: the framework ``model`` belongs to, without importing either."""
+    if _is_torch(model):
+        return "torch"
+    if _is_keras(model):
+        return "keras"
+    raise TypeError(f"expected a torch.nn.Module or a keras.Model, got {type(model).__name__}")
 
 
 def forward(model, images) -> np.ndarray:

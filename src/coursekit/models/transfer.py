@@ -14,6 +14,15 @@ transposed convolution      in × out × kh × kw      kh × kw × out × in
 dense / linear              out × in                in × out
 batch norm                  weight, bias, running mean, running var  ->  gamma, beta, moving mean, moving variance
 ==========================  ======================  ==========================
+
+A model built with pretrained weights converts its input first, as those weights
+expect (an ``ImageNetInput`` layer without weights: torchvision's "torch" mean and
+std, keras.applications' "caffe" VGG16 or "tf" MobileNet input).  The conversion
+is part of the function the weights compute, so the twin that receives them must
+make the same one: build it with ``imagenet_input=<the source's mode>``, for
+example ``build("segnet", "keras", num_classes=21, imagenet_input="torch")`` to
+receive a pretrained torch SegNet.  :func:`transfer_weights` refuses twins whose
+conversions differ, rather than hand over weights that would then see another input.
 """
 
 from __future__ import annotations
@@ -84,6 +93,40 @@ def _check_same_layers(torch_layers: dict, keras_layers: dict) -> None:
                          f"only in torch {missing[:5]}, only in Keras {extra[:5]}")
 
 
+def imagenet_input_of(model) -> str | None:
+    """The input conversion ("torch", "caffe" or "tf") a coursekit model makes first, or None if it makes none."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        from .torch.imagenet import ImageNetInput
+
+        modes = [module.mode for module in model.modules() if isinstance(module, ImageNetInput)]
+    else:
+        from .keras.imagenet import ImageNetInput
+
+        modes, stack = [], list(model.layers)
+        while stack:  # nested models (backbones) are walked into
+            layer = stack.pop(0)
+            stack = list(getattr(layer, "layers", None) or []) + stack
+            if isinstance(layer, ImageNetInput):
+                modes.append(layer.mode)
+    return modes[0] if modes else None
+
+
+def _check_same_input(torch_model, keras_model) -> None:
+    torch_mode, keras_mode = imagenet_input_of(torch_model), imagenet_input_of(keras_model)
+    if torch_mode != keras_mode:
+        def said(mode):
+            return "converts no input" if mode is None else f"converts its input for {mode!r} ImageNet weights"
+        if keras_mode is None:
+            fix = f"build the Keras model with imagenet_input={torch_mode!r}"
+        elif torch_mode is None:
+            fix = f"build the torch model with imagenet_input={keras_mode!r}"
+        else:
+            fix = "build the model that receives the weights with the imagenet_input of the one that gives them"
+        raise ValueError(f"the torch model {said(torch_mode)} and the Keras model {said(keras_mode)}, so the "
+                         f"twins would not compute the same function: {fix} (see coursekit.models.transfer)")
+
+
 def _check_batch_norm(module, layer) -> None:
     if abs(layer.epsilon - module.eps) > 1e-12:
         raise ValueError(f"batch norm {layer.name}: Keras epsilon {layer.epsilon} differs from torch eps {module.eps}")
@@ -93,8 +136,9 @@ def transfer_weights(src, dst):
     """Copy every weight of ``src`` into ``dst``, one a torch model, the other its Keras twin.
 
     Both must come from ``coursekit.models.build`` with the same name and
-    configuration.  Returns ``dst``.  Afterwards the two compute the same
-    function in eval mode (up to float rounding).
+    configuration, including the same input conversion (``imagenet_input``, which
+    ``pretrained`` brings; see the module docstring).  Returns ``dst``.  Afterwards
+    the two compute the same function in eval mode (up to float rounding).
     """
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(src, torch.nn.Module):
@@ -105,6 +149,7 @@ def transfer_weights(src, dst):
         raise TypeError("transfer_weights needs one torch.nn.Module and one keras.Model")
     torch_layers, keras_layers = _torch_layers(torch_model), _keras_layers(keras_model)
     _check_same_layers(torch_layers, keras_layers)
+    _check_same_input(torch_model, keras_model)
     for name, module in torch_layers.items():
         layer = keras_layers[name]
         if isinstance(module, torch.nn.BatchNorm2d):

@@ -14,26 +14,26 @@ stopped.
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import numpy as np
 
+from .. import smoke
 from ..metrics import check_ignore_index
-from .common import METRICS, PER_IMAGE_METRICS, History, Options, TrainingDiverged, check_metrics, labels_from_logits
-
-
-def _framework_of(model) -> str:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(model, torch.nn.Module):
-        return "torch"
-    keras = sys.modules.get("keras")
-    if keras is not None and isinstance(model, keras.Model):
-        return "keras"
-    raise TypeError(f"expected a torch.nn.Module or a keras.Model, got {type(model).__name__}")
+from ..models.registry import framework_of
+from .common import (
+    METRICS,
+    PER_IMAGE_METRICS,
+    History,
+    Options,
+    TrainingDiverged,
+    as_arrays,
+    check_metrics,
+    labels_from_logits,
+)
 
 
 def _engine(model):
-    if _framework_of(model) == "torch":
+    if framework_of(model) == "torch":
         from . import torch as engine
     else:
         from . import keras as engine
@@ -94,6 +94,10 @@ def fit(model, train_data, val_data=None, *, loss, epochs: int, lr: float, batch
     there ``amp`` only checks the model's policy, and ``device`` and
     ``compile`` are not needed.
 
+    Smoke mode (``COURSEKIT_SMOKE=1``, :mod:`coursekit.smoke`) trains at most one
+    epoch of two steps, validates on two images, and prints and records the
+    time of each step.
+
     Past one GPU (appendix): the same script started as ``torchrun
     --nproc_per_node=N script.py`` trains a torch model data-parallel in N
     processes, one per GPU, with ``DistributedDataParallel``; a Keras model
@@ -117,15 +121,20 @@ def evaluate(model, data, metrics=("mean_iou", "mean_dice"), *, loss=None, batch
     ``metrics`` are names, those of the functions in :mod:`coursekit.metrics` that
     score a whole set: ``"mean_iou"``, ``"mean_dice"`` and ``"pixel_accuracy"`` come
     from the confusion matrix summed over all batches (so they do not depend
-    on ``batch_size``); ``"boundary_f1"`` and ``"hd95"`` (chapter 5) are scored
+    on ``batch_size``); ``"boundary_f1"`` and ``"hd95"`` (chapter 6) are scored
     per image and class, as :func:`coursekit.metrics.mean_boundary_f1` and
     :func:`coursekit.metrics.mean_hd95` score the whole set.  Pixels labelled
     ``ignore_index`` (by default the one the data declares) count in neither
     the loss nor the metrics, as in :func:`fit`; any other label outside the
-    classes is an error.
+    classes is an error.  Smoke mode (:mod:`coursekit.smoke`) scores the first
+    two images only.
     """
     engine = _engine(model)
     metrics = check_metrics(metrics)
+    if smoke.enabled():
+        arrays = as_arrays(data, "data")
+        data = smoke.first_images(arrays)
+        smoke.record("evaluate", images=len(arrays), scored=len(data))
     return engine.evaluate(model, data, loss=loss, metrics=metrics, batch_size=batch_size,
                            ignore_index=check_ignore_index(ignore_index))
 
@@ -150,10 +159,15 @@ def predict(model, images, batch_size: int = 32, *, tiled: bool = False, tile_si
     ``tile_size`` is the input tile, ``output_size`` the part of each tile's
     prediction that is kept.  Tiled, ``images`` may also be a list of images of
     different sizes, and a list of masks comes back.
+
+    Smoke mode (:mod:`coursekit.smoke`) predicts the first two images of a set
+    and gives the others class 0 everywhere, in masks of the usual shape.
     """
-    framework = _framework_of(model)
+    framework = framework_of(model)
     if tiled:
         single = isinstance(images, np.ndarray) and images.ndim == 3
+        if not single and smoke.enabled() and len(images) > smoke.IMAGES:
+            return _smoke_predict_tiled(model, framework, images, tile_size, output_size, batch_size)
         masks = _predict_tiled(model, framework, [images] if single else images, tile_size, output_size,
                                batch_size)
         if single:
@@ -164,7 +178,21 @@ def predict(model, images, batch_size: int = 32, *, tiled: bool = False, tile_si
         return predict(model, images[None], batch_size)[0]
     if images.ndim != 4:
         raise ValueError(f"images must be N×H×W×C or one H×W×C image, got shape {images.shape}")
+    if smoke.enabled() and len(images) > smoke.IMAGES:
+        predicted = _engine(model).predict(model, images[:smoke.IMAGES], batch_size=batch_size)
+        smoke.record("predict", images=len(images), predicted=len(predicted))
+        masks = np.zeros((len(images), *predicted.shape[1:]), predicted.dtype)
+        masks[:len(predicted)] = predicted
+        return masks
     return _engine(model).predict(model, images, batch_size=batch_size)
+
+
+def _smoke_predict_tiled(model, framework, images, tile_size, output_size, batch_size):
+    """Smoke mode: the first images of a set predicted tile by tile, class 0 everywhere in the others."""
+    predicted = _predict_tiled(model, framework, images[:smoke.IMAGES], tile_size, output_size, batch_size)
+    smoke.record("predict", images=len(images), predicted=len(predicted), tiled=True)
+    masks = predicted + [np.zeros(np.shape(image)[:2], predicted[0].dtype) for image in images[smoke.IMAGES:]]
+    return np.stack(masks) if isinstance(images, np.ndarray) else masks
 
 
 __all__ = ["History", "METRICS", "PER_IMAGE_METRICS", "TrainingDiverged", "evaluate", "fit", "predict"]

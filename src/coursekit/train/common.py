@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics as M
+from .. import smoke
 
 # name -> score computed from the confusion matrix summed over all batches
 METRICS = {
@@ -32,7 +33,7 @@ METRICS = {
     "mean_class_accuracy": lambda cm: M._nanmean(M.class_accuracy_from_confusion(cm)),
 }
 # name -> per-class scores of one image; averaged per class over the images where defined, then over classes,
-# which is what coursekit.metrics' mean_boundary_f1 and mean_hd95 give for the whole set at once (chapter 5)
+# which is what coursekit.metrics' mean_boundary_f1 and mean_hd95 give for the whole set at once (chapter 6)
 PER_IMAGE_METRICS = {
     "boundary_f1": M.boundary_f1_per_class,
     "hd95": M.hd95_per_class,
@@ -257,6 +258,8 @@ def prepare(train_data, val_data, opts: Options) -> tuple[Arrays, Arrays | None,
     """The checked training and validation data of a ``fit``, and its options with the ignore index settled."""
     train = as_arrays(train_data, "train_data")
     val = as_arrays(val_data, "val_data") if val_data is not None else None
+    if val is not None and smoke.enabled():  # smoke mode validates on a couple of images (coursekit.smoke)
+        val = smoke.first_images(val)
     return train, val, dataclasses.replace(opts, ignore_index=ignore_index_for(opts.ignore_index, train, val))
 
 
@@ -568,11 +571,22 @@ class _MeanLoss:
 
 
 class _Run:
-    """What one :func:`run` carries from epoch to epoch: the history, the schedule and the shuffling generator."""
+    """What one :func:`run` carries from epoch to epoch: the history, the schedule and the shuffling generator.
+
+    In smoke mode (:mod:`coursekit.smoke`) the run has at most ``smoke.EPOCHS`` epochs of at most
+    ``smoke.STEPS`` steps, and the seconds of each step are kept in ``step_seconds``.
+    """
 
     def __init__(self, trainer: Trainer, examples: int, has_val: bool, opts: Options):
+        self.smoke = smoke.enabled()
+        self.requested = (opts.epochs, -(-examples // opts.batch_size))  # epochs, steps per epoch
+        if self.smoke:
+            opts = dataclasses.replace(opts, epochs=smoke.cut_epochs(opts.epochs))
         self.trainer, self.examples, self.has_val, self.opts = trainer, examples, has_val, opts
         self.steps = -(-examples // opts.batch_size)
+        if self.smoke:
+            self.steps = smoke.cut_steps(self.steps)
+        self.step_seconds: list[float] = []
         self.schedule = Schedule(opts.schedule, opts.lr, opts.epochs, self.steps)
         self.shuffle = np.random.default_rng(opts.seed)
         self.history, self.done = History(), 0
@@ -608,13 +622,19 @@ class _Run:
         bar = progress_bar(self.steps, f"epoch {epoch:>{len(str(opts.epochs))}}/{opts.epochs}", opts.verbose)
         try:
             for step, index in enumerate(batches(self.examples, opts.batch_size, self.shuffle), start=1):
+                if step > self.steps:  # only in smoke mode, which cuts the epoch
+                    break
+                began = time.perf_counter()
                 if self.schedule.per_step and step > 1:
                     trainer.set_lr(self.schedule.lr(epoch, step))
                 pending.append((step, len(index), trainer.step(np.sort(index))))
-                if len(pending) >= trainer.sync_every or step == self.steps:
+                # smoke mode waits for every step's loss, so that the step's time is its own
+                if len(pending) >= trainer.sync_every or step == self.steps or self.smoke:
                     self._add_losses(loss, epoch, pending)
                     pending = []
                     self._show_running_scores(bar, loss)
+                if self.smoke:
+                    self.step_seconds.append(time.perf_counter() - began)
                 bar.update(1)
         finally:
             bar.close()
@@ -655,10 +675,25 @@ class _Run:
         if self.opts.verbose:
             print(epoch_line(epoch, self.opts.epochs, values, seconds), flush=True)
 
+    def report_smoke(self, train: Arrays) -> None:
+        """Smoke mode: say what was cut, and record the steps' times for the smoke runner."""
+        model = self.trainer.model
+        name = model.name if self.trainer.framework == "keras" else type(model).__name__
+        epochs, steps = self.requested
+        seconds = [round(s, 4) for s in self.step_seconds]
+        smoke.record("fit", framework=self.trainer.framework, model=name, image_shape=list(train.images.shape[1:]),
+                     batch_size=self.opts.batch_size, train_images=len(train), epochs_requested=epochs,
+                     steps_per_epoch_requested=steps, epochs_run=self.opts.epochs, steps_per_epoch_run=self.steps,
+                     step_seconds=seconds)
+        if self.opts.verbose and seconds:
+            print(f"smoke mode: {len(seconds)} step(s) of {epochs * steps} ({self.opts.epochs} of {epochs} epochs, "
+                  f"{self.steps} of {steps} steps each); the last step took {seconds[-1]:.2f} s", flush=True)
+
 
 def run(trainer: Trainer, train: Arrays, has_val: bool, opts: Options) -> History:
     """Train epoch by epoch: shuffle, step, check the loss, validate, save a checkpoint, print a line."""
     loop = _Run(trainer, len(train), has_val, opts)
+    opts = loop.opts  # the same options, but for the epochs that smoke mode cuts
     loop.resume()
     for epoch in range(loop.done + 1, opts.epochs + 1):
         start = time.perf_counter()
@@ -667,6 +702,8 @@ def run(trainer: Trainer, train: Arrays, has_val: bool, opts: Options) -> Histor
         loop.end_epoch(values)
         loop.save_checkpoint(epoch)
         loop.report(epoch, values, time.perf_counter() - start)
+    if loop.smoke:
+        loop.report_smoke(train)
     return loop.history
 
 

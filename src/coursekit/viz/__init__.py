@@ -1,7 +1,7 @@
 """Pictures for the course: masks, overlays, training curves, and the figures that explain each architecture.
 
 ``core`` (chapter 1) draws images, masks and training; ``fcn``, ``segnet``,
-``unet``, ``medical`` and ``comparison`` hold the figures of chapters 2 to 6.  Notebooks call them all as
+``unet``, ``medical`` and ``comparison`` hold the figures of chapters 2 to 7.  Notebooks call them all as
 ``viz.<name>``.
 """
 

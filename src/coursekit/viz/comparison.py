@@ -1,4 +1,4 @@
-"""Chapter 6 (Comparing the architectures): the comparison's pictures, table and figures.
+"""Chapter 7 (Comparing the architectures): the comparison's pictures, table and figures.
 
 The numbers come from ``python -m benchmarks.compare_architectures``; the
 chapter reads them with :func:`coursekit.results.load_comparison` (also

@@ -1,4 +1,4 @@
-"""Figures for chapter 5 (Medical image datasets).
+"""Figures for chapters 5 (Medical image data) and 6 (Scoring medical segmentation).
 
 A volume seen in three planes, a CT slice under several windows, the class imbalance of
 each dataset, a split of one image into regions, per-image against pooled scores, the

@@ -10,13 +10,19 @@ decoder that up-samples ×2, concatenates the encoder's features at 1/16,
 1/8, 1/4 and 1/2 of the input's size and applies conv + BN + ReLU, then one
 more up-sampling stage to the full size (the popular Keras version stops at
 half size) and a 3×3 classifier.  ``pretrained=True`` copies
-``keras.applications.MobileNet``'s ImageNet weights into the encoder.
+``keras.applications.MobileNet``'s ImageNet weights into the encoder
+(``pretrained=<path>``: from a local ``.h5`` / ``.weights.h5`` file).  They were
+trained on ``x * 2 - 1`` ("tf" input), so the pretrained encoder's first layer,
+``encoder_imagenet_input``, converts the course's [0, 1] RGB to that.
 
 **ResNet34-U-Net**: ResNet34 encoder (He et al., 2016) with LinkNet's
 decoder (Chaurasia and Culurciello, 2017), whose outputs are added to the
 encoder's features.  Keras has no ImageNet ResNet34, so ``pretrained=True``
 raises; copy torchvision's weights from the torch twin with
-``transfer_weights``.
+``transfer_weights``, into a model built with ``imagenet_input="torch"`` so that
+it converts its input as those weights expect (the pretrained torch twin does;
+``transfer_weights`` refuses twins whose conversions differ).  Without
+pretrained weights (and ``imagenet_input``) neither model converts anything.
 
 Transposed convolutions are written so that they equal PyTorch's.  Torch's
 ``ConvTranspose2d(3, stride=2, padding=1, output_padding=1)`` keeps rows
@@ -30,10 +36,17 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ..common import check_head, mobilenet_feature_channels, resnet34_stage_widths
+from ..common import (
+    WEIGHTS_INPUT,
+    check_head,
+    imagenet_input_mode,
+    mobilenet_feature_channels,
+    resnet34_stage_widths,
+    weights_file,
+)
 from .blocks import batch_norm, conv_bn_relu, image_input
 from .heads import add_head
-from .mobilenet import load_imagenet_mobilenet, mobilenet_v1_features
+from .mobilenet import check_imagenet_widths, load_imagenet_mobilenet, mobilenet_v1_features
 from .resnet import refuse_pretrained, resnet34_features
 
 SIZE_MULTIPLE = 32  # five stride-2 steps in both encoders
@@ -46,11 +59,20 @@ def upsample_and_concatenate(x, skip, name: str):
 
 
 def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
-                   head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
-    """MobileNet-U-Net; ``pretrained=True`` loads keras.applications' ImageNet MobileNet into the encoder."""
+                   head: str | None = None, pretrained=False, input_size=None,
+                   imagenet_input: str | None = None) -> keras.Model:
+    """MobileNet-U-Net; ``pretrained`` loads keras.applications' ImageNet MobileNet into the encoder.
+
+    ``pretrained=True`` downloads the weights, a path loads them from a local file;
+    the pretrained encoder converts its input as they expect (``imagenet_input="tf"``).
+    """
     check_head(head)
+    if pretrained:
+        check_imagenet_widths(in_channels, width_multiplier)
+        weights_file(pretrained)  # a missing file is named before the model is built
+    mode = imagenet_input_mode(pretrained, imagenet_input, WEIGHTS_INPUT["mobilenet", "keras"], in_channels)
     inputs, image = image_input(in_channels, input_size, SIZE_MULTIPLE, "mobilenet_unet")
-    f2, f4, f8, f16, f32 = mobilenet_v1_features(image, width_multiplier, prefix="encoder_")
+    f2, f4, f8, f16, f32 = mobilenet_v1_features(image, width_multiplier, prefix="encoder_", imagenet_input=mode)
     c2, c4, c8, c16, _ = mobilenet_feature_channels(width_multiplier)
     x = conv_bn_relu(upsample_and_concatenate(f32, f16, "decode16"), c16, "decode16")
     x = conv_bn_relu(upsample_and_concatenate(x, f8, "decode8"), c8, "decode8")
@@ -59,7 +81,7 @@ def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, *, width_multipli
     x = conv_bn_relu(layers.UpSampling2D(2, name="decode1_up")(x), c2 // 2, "decode1")
     logits = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
     model = keras.Model(inputs, add_head(logits, head), name="mobilenet_unet")
-    return load_imagenet_mobilenet(model, width_multiplier, prefix="encoder_") if pretrained else model
+    return load_imagenet_mobilenet(model, width_multiplier, "encoder_", pretrained) if pretrained else model
 
 
 def transposed_conv_x2(x, filters: int, name: str):
@@ -80,13 +102,17 @@ def decoder_block(x, filters: int, name: str):
 
 
 def resnet34_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
-                  head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
-    """ResNet34-U-Net.  ``pretrained=True`` raises: Keras has no ImageNet ResNet34 (copy torch's weights)."""
+                  head: str | None = None, pretrained=False, input_size=None,
+                  imagenet_input: str | None = None) -> keras.Model:
+    """ResNet34-U-Net.  ``pretrained`` raises: Keras has no ImageNet ResNet34 (copy torch's weights).
+
+    ``imagenet_input="torch"`` builds the twin that receives a pretrained torch model's weights.
+    """
     if pretrained:
         refuse_pretrained()
     check_head(head)
     inputs, image = image_input(in_channels, input_size, SIZE_MULTIPLE, "resnet34_unet")
-    _, e4, e8, e16, e32 = resnet34_features(image, width_multiplier, prefix="encoder_")
+    _, e4, e8, e16, e32 = resnet34_features(image, width_multiplier, prefix="encoder_", imagenet_input=imagenet_input)
     c4, c8, c16, _ = resnet34_stage_widths(width_multiplier)
     d = layers.Add(name="skip16")([decoder_block(e32, c16, "decoder16"), e16])
     d = layers.Add(name="skip8")([decoder_block(d, c8, "decoder8"), e8])

@@ -13,6 +13,19 @@ logits are cropped back to it (:class:`CropLike`), so any height and width
 works.  ``padding="same"`` equals the torch padding everywhere here: 3×3 and
 7×7 convolutions with stride 1, and transposed convolutions with kernel
 ``2f`` and stride ``f``, which TensorFlow crops by ``f/2`` on every side.
+
+**Pretrained.**  ``pretrained=True`` copies keras.applications' ImageNet VGG16
+(``pretrained=<path>``: the same weights from a local ``.h5`` / ``.weights.h5``
+file).  Those weights were trained on "caffe" input: ``x * 255``, RGB turned into
+BGR, minus ImageNet's mean pixel (103.939, 116.779, 123.68) in BGR order.  So a
+pretrained FCN's first layer, ``imagenet_input`` (an
+:class:`~coursekit.models.keras.imagenet.ImageNetInput`, no weights), converts the
+course's [0, 1] RGB to that, before the padding.  The torch twin's torchvision
+weights expect another input ("torch": ImageNet mean and std); a model that
+receives weights with ``transfer_weights`` is built with the ``imagenet_input`` of
+the weights' source (``imagenet_input="torch"`` here for torchvision's), and
+``transfer_weights`` refuses twins whose conversions differ.  Built without
+weights, the FCN has no such layer.
 """
 
 from __future__ import annotations
@@ -21,8 +34,9 @@ import keras
 from keras import layers, ops
 
 # numpy only, but it lives beside the torch model, so importing it imports torch too
-from ..common import bilinear_kernel, check_head, scaled
+from ..common import WEIGHTS_INPUT, bilinear_kernel, check_head, imagenet_input_mode, scaled
 from .heads import add_head
+from .imagenet import apply_imagenet_input
 from .vgg import imagenet_vgg16, load_features, vgg16_features
 
 
@@ -81,15 +95,24 @@ def fully_connected_as_convolutions(pool5, width_multiplier: float):
 
 
 def fcn(stride: int, in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-        head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
-    """FCN with output stride 32, 16 or 8, for any image size. Returns logits unless ``head``."""
+        head: str | None = None, pretrained=False, input_size=None,
+        imagenet_input: str | None = None) -> keras.Model:
+    """FCN with output stride 32, 16 or 8, for any image size. Returns logits unless ``head``.
+
+    ``pretrained``: False, True (keras.applications' ImageNet VGG16, downloaded once)
+    or the path of a file with those weights.  A pretrained FCN converts its input as
+    they expect (``imagenet_input="caffe"``) unless told otherwise; see the module docstring.
+    """
     if stride not in (32, 16, 8):
         raise ValueError(f"FCN's output stride is 32, 16 or 8, got {stride}")
     check_head(head)
-    vgg = imagenet_vgg16(in_channels, width_multiplier, include_top=True) if pretrained else None
+    mode = imagenet_input_mode(pretrained, imagenet_input, WEIGHTS_INPUT["vgg16", "keras"], in_channels)
+    vgg = imagenet_vgg16(in_channels, width_multiplier, pretrained=pretrained) if pretrained else None
     height, width = (None, None) if input_size is None else input_size
     image = keras.Input((height, width, in_channels), name="image")
-    _, _, pool3, pool4, pool5 = vgg16_features(PadToMultiple(32, name="pad")(image), width_multiplier)
+    # pretrained weights were trained on "caffe" input (BGR, 0-255, mean subtracted), not [0, 1] RGB: convert first
+    x = apply_imagenet_input(image, mode)
+    _, _, pool3, pool4, pool5 = vgg16_features(PadToMultiple(32, name="pad")(x), width_multiplier)
     x = fully_connected_as_convolutions(pool5, width_multiplier)
     scores = layers.Conv2D(num_classes, 1, name="score_fr")(x)
     if stride <= 16:
@@ -120,21 +143,36 @@ def copy_vgg16_weights(model: keras.Model, vgg: keras.Model) -> None:
 
 
 def fcn32s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
-    """FCN-32s: scores of pool5 up-sampled ×32 by fixed bilinear interpolation."""
+           head: str | None = None, pretrained=False, input_size=None,
+           imagenet_input: str | None = None) -> keras.Model:
+    """FCN-32s: scores of pool5 up-sampled ×32 by fixed bilinear interpolation.
+
+    ``pretrained``: True downloads keras.applications' ImageNet VGG16, a path loads it from a file;
+    see :func:`fcn` and the module docstring for the input conversion it brings.
+    """
     return fcn(32, in_channels, num_classes, width_multiplier=width_multiplier, head=head,
-               pretrained=pretrained, input_size=input_size)
+               pretrained=pretrained, input_size=input_size, imagenet_input=imagenet_input)
 
 
 def fcn16s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
-    """FCN-16s: pool5's scores ×2 (learned) plus pool4's, then ×16 (fixed)."""
+           head: str | None = None, pretrained=False, input_size=None,
+           imagenet_input: str | None = None) -> keras.Model:
+    """FCN-16s: pool5's scores ×2 (learned) plus pool4's, then ×16 (fixed).
+
+    ``pretrained``: True downloads keras.applications' ImageNet VGG16, a path loads it from a file;
+    see :func:`fcn` and the module docstring for the input conversion it brings.
+    """
     return fcn(16, in_channels, num_classes, width_multiplier=width_multiplier, head=head,
-               pretrained=pretrained, input_size=input_size)
+               pretrained=pretrained, input_size=input_size, imagenet_input=imagenet_input)
 
 
 def fcn8s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-          head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
-    """FCN-8s: FCN-16s's fused scores ×2 (learned) plus pool3's, then ×8 (fixed)."""
+          head: str | None = None, pretrained=False, input_size=None,
+          imagenet_input: str | None = None) -> keras.Model:
+    """FCN-8s: FCN-16s's fused scores ×2 (learned) plus pool3's, then ×8 (fixed).
+
+    ``pretrained``: True downloads keras.applications' ImageNet VGG16, a path loads it from a file;
+    see :func:`fcn` and the module docstring for the input conversion it brings.
+    """
     return fcn(8, in_channels, num_classes, width_multiplier=width_multiplier, head=head,
-               pretrained=pretrained, input_size=input_size)
+               pretrained=pretrained, input_size=input_size, imagenet_input=imagenet_input)

@@ -15,7 +15,11 @@ so every value is >= 0 and the maximum is the same.
 ``keras.applications`` has no ResNet34 (only ResNet50 and deeper), so there
 are no Keras ImageNet weights to load: build the PyTorch model with
 ``pretrained=True`` and copy its weights with
-``coursekit.models.transfer_weights``.
+``coursekit.models.transfer_weights``.  Those weights expect torchvision's input
+(``(x - mean) / std`` with ImageNet's mean and std): build the Keras model with
+``imagenet_input="torch"``, which puts that conversion first
+(``<prefix>imagenet_input``, see ``keras/imagenet.py``), as the pretrained torch
+model has it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import keras
 from keras import layers
 
 from ..common import RESNET34_STAGE_BLOCKS as STAGE_BLOCKS
+from ..common import check_imagenet_input
 from ..common import resnet34_stage_widths as stage_widths
 from .blocks import batch_norm
+from .imagenet import apply_imagenet_input
 
 
 def conv(x, filters: int, kernel: int, stride: int, name: str):
@@ -48,12 +54,16 @@ def basic_block(x, filters: int, stride: int, name: str):
     return layers.ReLU(name=f"{name}_relu2")(layers.Add(name=f"{name}_add")([y, shortcut]))
 
 
-def resnet34_features(x, width_multiplier: float = 1.0, prefix: str = "") -> list:
+def resnet34_features(x, width_multiplier: float = 1.0, prefix: str = "", imagenet_input: str | None = None) -> list:
     """ResNet34's feature maps at 1/2, 1/4, 1/8, 1/16 and 1/32 of the input's size.
 
     Builds the layers on tensor ``x``; every layer name starts with ``prefix``
     (``"encoder_"`` inside a U-Net whose torch twin holds it as ``encoder``).
+    ``imagenet_input`` ("torch" for torchvision's weights) converts ``x`` first.
     """
+    check_imagenet_input(imagenet_input, x.shape[-1])
+    # torchvision's weights were trained on ImageNet-normalised input, not [0, 1] RGB (None: no layer)
+    x = apply_imagenet_input(x, imagenet_input, f"{prefix}imagenet_input")
     widths = stage_widths(width_multiplier)
     stem = conv(x, widths[0], 7, 2, f"{prefix}conv1")
     stem = layers.ReLU(name=f"{prefix}relu")(batch_norm(f"{prefix}bn1")(stem))
@@ -72,17 +82,20 @@ def refuse_pretrained():
     """Raise the error that explains where ImageNet weights for a Keras ResNet34 come from."""
     raise ValueError("keras.applications has no ResNet34, so there are no Keras ImageNet weights: "
                      "build the torch model with pretrained=True (torchvision's weights) and copy them "
-                     "with coursekit.models.transfer_weights(torch_model, keras_model)")
+                     "with coursekit.models.transfer_weights(torch_model, keras_model), the Keras model built "
+                     "with imagenet_input='torch' as torchvision's weights expect")
 
 
-def resnet34(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained: bool = False,
-             input_size=None) -> keras.Model:
+def resnet34(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained=False,
+             input_size=None, imagenet_input: str | None = None) -> keras.Model:
     """A ResNet34 encoder as a model with five outputs (1/2 ... 1/32 of the input's size).
 
-    ``pretrained=True`` raises: Keras has no ImageNet ResNet34 (see the module docstring).
+    ``pretrained`` raises: Keras has no ImageNet ResNet34 (see the module docstring);
+    ``imagenet_input="torch"`` makes the twin of a pretrained torch encoder.
     """
     if pretrained:
         refuse_pretrained()
     height, width = (None, None) if input_size is None else input_size
     inputs = keras.Input((height, width, in_channels), name="image")
-    return keras.Model(inputs, resnet34_features(inputs, width_multiplier), name="resnet34")
+    return keras.Model(inputs, resnet34_features(inputs, width_multiplier, imagenet_input=imagenet_input),
+                       name="resnet34")

@@ -25,7 +25,11 @@ Both take heights and widths divisible by 32 (``ValueError`` otherwise).
 Layers are named after the torch twin's modules: ``features_<i>`` at
 torchvision's ``vgg16_bn`` indices, ``decoder_stage5_0_conv`` ….  Keras has
 no ImageNet VGG16-BN; for pretrained weights build the torch twin with
-``pretrained=True`` and copy it over with ``transfer_weights``.
+``pretrained=True`` and copy it over with ``transfer_weights`` into a model
+built with ``imagenet_input="torch"``: torchvision's weights were trained on
+``(x - mean) / std`` with ImageNet's mean and std, and that option makes the
+first layer (``imagenet_input``, see ``keras/imagenet.py``) convert the course's
+[0, 1] RGB to it, as the pretrained torch twin does.
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ..common import SEGNET_DECODER_BLOCKS, check_head, check_upsampling, scaled
+from ..common import SEGNET_DECODER_BLOCKS, check_head, check_imagenet_input, check_upsampling, scaled
 from .blocks import batch_norm, conv_bn_relu, image_input
 from .heads import add_head
+from .imagenet import apply_imagenet_input
 from .vgg import vgg16_features
 
 SIZE_MULTIPLE = 32  # five 2×2 poolings
@@ -93,24 +98,30 @@ def decoder_block(x, name: str, widths, width_multiplier: float):
     return x
 
 
-def check_not_pretrained(pretrained: bool) -> None:
+def check_not_pretrained(pretrained) -> None:
     if pretrained:
         raise ValueError("keras.applications has no ImageNet VGG16-BN: build the torch model with "
-                         "pretrained=True and copy its weights with coursekit.models.transfer_weights")
+                         "pretrained=True and copy its weights with coursekit.models.transfer_weights into a "
+                         "Keras model built with imagenet_input='torch'")
 
 
 def segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False, input_size=None,
-           upsampling: str = "indices") -> keras.Model:
+           head: str | None = None, pretrained=False, input_size=None,
+           upsampling: str = "indices", imagenet_input: str | None = None) -> keras.Model:
     """SegNet: VGG16-BN encoder, decoder unpooling with the encoder's argmax. Returns logits unless ``head``.
 
     ``upsampling="nearest"`` is chapter 3's ablation: the same layers, but the
     decoder up-samples by nearest neighbour and never sees the indices.
+    ``imagenet_input="torch"`` builds the twin that receives a pretrained torch
+    SegNet's weights (see the module docstring).
     """
     check_head(head)
     check_not_pretrained(pretrained)
     check_upsampling(upsampling)
+    check_imagenet_input(imagenet_input, in_channels)
     image, x = image_input(in_channels, input_size, SIZE_MULTIPLE, "SegNet")
+    # torchvision's weights were trained on ImageNet-normalised input, not [0, 1] RGB (None: no layer)
+    x = apply_imagenet_input(x, imagenet_input)
     if upsampling == "nearest":
         x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
         for name, widths in SEGNET_DECODER_BLOCKS:
@@ -134,14 +145,19 @@ def segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: flo
 
 
 def vgg_segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-               head: str | None = None, pretrained: bool = False, input_size=None) -> keras.Model:
+               head: str | None = None, pretrained=False, input_size=None,
+               imagenet_input: str | None = None) -> keras.Model:
     """The Keras tutorial's VGG-SegNet with ``UpSampling2D`` where it had ``MaxPooling2D``. Returns logits.
 
-    ``head="softmax"`` ends it with the tutorial's softmax.
+    ``head="softmax"`` ends it with the tutorial's softmax.  ``imagenet_input="torch"``
+    builds the twin that receives a pretrained torch VGG-SegNet's weights.
     """
     check_head(head)
     check_not_pretrained(pretrained)
+    check_imagenet_input(imagenet_input, in_channels)
     image, x = image_input(in_channels, input_size, SIZE_MULTIPLE, "VGG-SegNet")
+    # torchvision's weights were trained on ImageNet-normalised input, not [0, 1] RGB (None: no layer)
+    x = apply_imagenet_input(x, imagenet_input)
     x = vgg16_features(x, width_multiplier, batch_norm=True)[-1]
     for name, widths in SEGNET_DECODER_BLOCKS:
         x = layers.UpSampling2D(2, name=f"upsample_{name}")(x)  # the tutorial's bug: MaxPooling2D, three times

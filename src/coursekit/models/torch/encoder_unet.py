@@ -33,6 +33,15 @@ norm adds one).
 
 Module names match the Keras twins (``encoder.layer1.0.conv1`` here is
 ``encoder_layer1_0_conv1`` there).
+
+**Pretrained input.**  The ImageNet weights were trained on converted images,
+not on the course's [0, 1] RGB: torchvision's ResNet34 on ``(x - mean) / std``
+with ImageNet's mean and std, Keras' MobileNet on ``x * 2 - 1``.  A pretrained
+encoder converts its input first (``encoder.imagenet_input``, an
+:class:`~coursekit.models.torch.imagenet.ImageNetInput` without parameters).
+``imagenet_input="tf"`` gives a MobileNet-U-Net the same first step, to receive
+the Keras encoder's weights with ``transfer_weights``.  Without pretrained
+weights (and ``imagenet_input``) there is no such module.
 """
 
 from __future__ import annotations
@@ -59,11 +68,12 @@ class MobileNetUNet(nn.Module):
     """MobileNet v1 encoder, U-Net decoder with concatenated skips, full-size logits."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
-                 head: str | None = None, pretrained: bool = False):
+                 head: str | None = None, pretrained=False, imagenet_input: str | None = None):
         super().__init__()
         check_head(head)
         self.head = head
-        self.encoder = mobilenet_v1(in_channels, width_multiplier=width_multiplier, pretrained=pretrained)
+        self.encoder = mobilenet_v1(in_channels, width_multiplier=width_multiplier, pretrained=pretrained,
+                                    imagenet_input=imagenet_input)
         c2, c4, c8, c16, c32 = self.encoder.channels  # channels at 1/2 ... 1/32
         self.decode16 = ConvBNReLU(c32 + c16, c16)
         self.decode8 = ConvBNReLU(c16 + c8, c8)
@@ -106,11 +116,13 @@ class ResNet34UNet(nn.Module):
     """ResNet34 encoder, LinkNet decoder with added skips, transposed-convolution head, full-size logits."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
-                 head: str | None = None, pretrained: bool = False):
+                 head: str | None = None, pretrained=False, imagenet_input: str | None = None):
         super().__init__()
         check_head(head)
         self.head = head
-        self.encoder = resnet34(in_channels, width_multiplier=width_multiplier, pretrained=pretrained)
+        # pretrained, the encoder converts its input as torchvision's weights expect (encoder.imagenet_input)
+        self.encoder = resnet34(in_channels, width_multiplier=width_multiplier, pretrained=pretrained,
+                                imagenet_input=imagenet_input)
         _, c4, c8, c16, c32 = self.encoder.channels
         self.decoder16 = DecoderBlock(c32, c16)
         self.decoder8 = DecoderBlock(c16, c8)
@@ -132,24 +144,31 @@ class ResNet34UNet(nn.Module):
 
 
 def mobilenet_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
-                   head: str | None = None, pretrained: bool = False, input_size=None) -> MobileNetUNet:
-    """MobileNet-U-Net.  ``pretrained=True`` raises: torchvision has no MobileNet v1 (copy Keras' weights).
+                   head: str | None = None, pretrained=False, input_size=None,
+                   imagenet_input: str | None = None) -> MobileNetUNet:
+    """MobileNet-U-Net.  ``pretrained`` raises: torchvision has no MobileNet v1 (copy Keras' weights).
 
-    Any size divisible by 32; a given ``input_size`` is checked now, as in Keras.
+    Build it with ``imagenet_input="tf"`` to receive a pretrained Keras twin's
+    weights (their input convention comes with them only that way).  Any size
+    divisible by 32; a given ``input_size`` is checked now, as in Keras.
     """
     if input_size is not None:
         check_divisible(*input_size, SIZE_MULTIPLE, "mobilenet_unet")
     return MobileNetUNet(in_channels, num_classes, width_multiplier=width_multiplier, head=head,
-                         pretrained=pretrained)
+                         pretrained=pretrained, imagenet_input=imagenet_input)
 
 
 def resnet34_unet(in_channels: int = 3, num_classes: int = 2, *, width_multiplier: float = 1.0,
-                  head: str | None = None, pretrained: bool = False, input_size=None) -> ResNet34UNet:
-    """ResNet34-U-Net.  ``pretrained=True`` loads torchvision's ImageNet ResNet34 into the encoder.
+                  head: str | None = None, pretrained=False, input_size=None,
+                  imagenet_input: str | None = None) -> ResNet34UNet:
+    """ResNet34-U-Net.  ``pretrained`` loads torchvision's ImageNet ResNet34 into the encoder.
 
-    Any size divisible by 32; a given ``input_size`` is checked now, as in Keras.
+    ``pretrained=True`` downloads the weights, a path loads them from a local file;
+    the pretrained encoder then converts its input as they expect
+    (``imagenet_input="torch"``, see the module docstring).  Any size divisible by
+    32; a given ``input_size`` is checked now, as in Keras.
     """
     if input_size is not None:
         check_divisible(*input_size, SIZE_MULTIPLE, "resnet34_unet")
     return ResNet34UNet(in_channels, num_classes, width_multiplier=width_multiplier, head=head,
-                        pretrained=pretrained)
+                        pretrained=pretrained, imagenet_input=imagenet_input)

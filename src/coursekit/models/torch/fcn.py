@@ -36,6 +36,14 @@ At width multiplier 1 and 21 classes the trainable parameters number
 134,346,581 (FCN-32s), 134,364,410 (FCN-16s) and 134,376,863 (FCN-8s), plus
 the frozen weights of the last up-sampling: 1,806,336, 451,584 and 112,896.
 Module names match the Keras twin (``features.0`` here, ``features_0`` there).
+
+**Pretrained.**  ``pretrained=True`` loads torchvision's ImageNet VGG16 (the
+convolutions, and the first two fully connected layers as ``fc6`` and ``fc7``);
+``pretrained=<path>`` loads the same state dict from a local file.  Those weights
+were trained on ``(x - mean) / std`` with ImageNet's mean and std, so a pretrained
+FCN starts with ``imagenet_input``, an :class:`~coursekit.models.torch.imagenet.ImageNetInput`
+that converts the course's [0, 1] RGB to that; it has no parameters.  An FCN built
+without weights has no such module and sees its input as it is.
 """
 
 from __future__ import annotations
@@ -44,8 +52,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import bilinear_kernel, check_head, scaled
+from ..common import WEIGHTS_INPUT, bilinear_kernel, check_head, imagenet_input_mode, scaled, weights_file
 from .heads import apply_head
+from .imagenet import check_state, imagenet_input_module, weights_source
 from .vgg import imagenet_state_dict, load_features, pool_outputs, vgg16_features
 
 
@@ -66,15 +75,22 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 class FCN(nn.Module):
-    """VGG16 made fully convolutional, with skips for output stride 16 or 8. Returns logits unless ``head``."""
+    """VGG16 made fully convolutional, with skips for output stride 16 or 8. Returns logits unless ``head``.
+
+    ``imagenet_input`` ("torch", "caffe" or "tf", see ``coursekit.models.common``)
+    converts the [0, 1] RGB input first, as ImageNet weights expect; None (the
+    default) leaves it as it is.
+    """
 
     def __init__(self, stride: int, in_channels: int = 3, num_classes: int = 21,
-                 width_multiplier: float = 1.0, head: str | None = None):
+                 width_multiplier: float = 1.0, head: str | None = None, imagenet_input: str | None = None):
         super().__init__()
         if stride not in (32, 16, 8):
             raise ValueError(f"FCN's output stride is 32, 16 or 8, got {stride}")
         check_head(head)
         self.stride, self.head = stride, head
+        # pretrained weights were trained on ImageNet-normalised input, not [0, 1] RGB: convert first (None: no module)
+        self.imagenet_input = imagenet_input_module(imagenet_input)
         self.features = vgg16_features(in_channels, width_multiplier)
         fc_width = scaled(4096, width_multiplier)
         self.fc6 = nn.Conv2d(scaled(512, width_multiplier), fc_width, kernel_size=7, padding=3)
@@ -92,6 +108,8 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
+        if self.imagenet_input is not None:
+            x = self.imagenet_input(x)
         _, _, pool3, pool4, pool5 = pool_outputs(self.features, pad_to_multiple(x, 32))
         x = self.drop6(F.relu(self.fc6(pool5)))
         x = self.drop7(F.relu(self.fc7(x)))
@@ -102,13 +120,19 @@ class FCN(nn.Module):
             scores = self.upscore_pool4(scores) + self.score_pool3(pool3)
         return apply_head(self.final_upscore(scores)[..., :height, :width], self.head)
 
-    def load_vgg16_state(self, state: dict) -> None:
+    def load_vgg16_state(self, state: dict, source: str = "torchvision's vgg16 weights") -> None:
         """Copy torchvision's VGG16: convolutions, and the two first fully connected layers as fc6 and fc7.
 
         The fully connected weights only change shape: torchvision flattens the
         7×7×512 map channel by channel, as a 7×7 convolution's weight is laid out.
+        A missing key or a shape that does not fit is a ValueError naming it
+        (``source`` says where the weights came from).
         """
-        load_features(self.features, state)
+        check_state(state, {"classifier.0.weight": (self.fc6.out_channels, self.fc6.weight[0].numel()),
+                            "classifier.0.bias": (self.fc6.out_channels,),
+                            "classifier.3.weight": (self.fc7.out_channels, self.fc7.in_channels),
+                            "classifier.3.bias": (self.fc7.out_channels,)}, source)
+        load_features(self.features, state, source)
         with torch.no_grad():
             self.fc6.weight.copy_(state["classifier.0.weight"].view_as(self.fc6.weight))
             self.fc6.bias.copy_(state["classifier.0.bias"])
@@ -116,28 +140,50 @@ class FCN(nn.Module):
             self.fc7.bias.copy_(state["classifier.3.bias"])
 
 
-def _fcn(stride: int, in_channels: int, num_classes: int, width_multiplier: float, head, pretrained: bool) -> FCN:
-    """An FCN; any image size works (the input is padded to a multiple of 32 and the logits cropped back)."""
-    state = imagenet_state_dict("vgg16", in_channels, width_multiplier) if pretrained else None
-    model = FCN(stride, in_channels, num_classes, width_multiplier, head)
+def _fcn(stride: int, in_channels: int, num_classes: int, width_multiplier: float, head, pretrained,
+         imagenet_input: str | None) -> FCN:
+    """An FCN; any image size works (the input is padded to a multiple of 32 and the logits cropped back).
+
+    ``pretrained``: False, True (torchvision's ImageNet VGG16, downloaded once) or
+    the path of a file holding that state dict.  A pretrained FCN converts its input
+    as those weights expect (``imagenet_input="torch"``) unless told otherwise.
+    """
+    mode = imagenet_input_mode(pretrained, imagenet_input, WEIGHTS_INPUT["vgg16", "torch"], in_channels)
+    state = imagenet_state_dict("vgg16", in_channels, width_multiplier, pretrained) if pretrained else None
+    model = FCN(stride, in_channels, num_classes, width_multiplier, head, imagenet_input=mode)
     if state is not None:
-        model.load_vgg16_state(state)
+        model.load_vgg16_state(state, weights_source(weights_file(pretrained), "vgg16"))
     return model
 
 
 def fcn32s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False, input_size=None) -> FCN:
-    """FCN-32s: scores of pool5 up-sampled ×32 by fixed bilinear interpolation."""
-    return _fcn(32, in_channels, num_classes, width_multiplier, head, pretrained)
+           head: str | None = None, pretrained=False, input_size=None,
+           imagenet_input: str | None = None) -> FCN:
+    """FCN-32s: scores of pool5 up-sampled ×32 by fixed bilinear interpolation.
+
+    ``pretrained``: True downloads torchvision's ImageNet VGG16, a path loads it from a file;
+    see :func:`_fcn` and the module docstring for the input conversion it brings.
+    """
+    return _fcn(32, in_channels, num_classes, width_multiplier, head, pretrained, imagenet_input)
 
 
 def fcn16s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False, input_size=None) -> FCN:
-    """FCN-16s: pool5's scores ×2 (learned) plus pool4's, then ×16 (fixed)."""
-    return _fcn(16, in_channels, num_classes, width_multiplier, head, pretrained)
+           head: str | None = None, pretrained=False, input_size=None,
+           imagenet_input: str | None = None) -> FCN:
+    """FCN-16s: pool5's scores ×2 (learned) plus pool4's, then ×16 (fixed).
+
+    ``pretrained``: True downloads torchvision's ImageNet VGG16, a path loads it from a file;
+    see :func:`_fcn` and the module docstring for the input conversion it brings.
+    """
+    return _fcn(16, in_channels, num_classes, width_multiplier, head, pretrained, imagenet_input)
 
 
 def fcn8s(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-          head: str | None = None, pretrained: bool = False, input_size=None) -> FCN:
-    """FCN-8s: FCN-16s's fused scores ×2 (learned) plus pool3's, then ×8 (fixed)."""
-    return _fcn(8, in_channels, num_classes, width_multiplier, head, pretrained)
+          head: str | None = None, pretrained=False, input_size=None,
+          imagenet_input: str | None = None) -> FCN:
+    """FCN-8s: FCN-16s's fused scores ×2 (learned) plus pool3's, then ×8 (fixed).
+
+    ``pretrained``: True downloads torchvision's ImageNet VGG16, a path loads it from a file;
+    see :func:`_fcn` and the module docstring for the input conversion it brings.
+    """
+    return _fcn(8, in_channels, num_classes, width_multiplier, head, pretrained, imagenet_input)

@@ -25,6 +25,12 @@ torchvision has no MobileNet v1, so the only ImageNet weights are Keras',
 and these names let them reach this model through the Keras twin and
 ``coursekit.models.transfer_weights``.  Batch norm keeps Keras' epsilon 1e-3
 for the same reason (in both twins, so they still compute the same function).
+
+Keras' MobileNet weights were trained on ``x * 2 - 1`` (the "tf" convention),
+not on the course's [0, 1] RGB: a torch twin that will receive them is built
+with ``imagenet_input="tf"``, which puts an
+:class:`~coursekit.models.torch.imagenet.ImageNetInput` first, as the pretrained
+Keras model has one.
 """
 
 from __future__ import annotations
@@ -34,17 +40,25 @@ from torch import nn
 
 from ..common import MOBILENET_BLOCKS as BLOCKS
 from ..common import MOBILENET_FEATURE_BLOCKS as FEATURE_BLOCKS
-from ..common import MOBILENET_STEM, scaled
+from ..common import MOBILENET_STEM, check_imagenet_input, scaled
 from ..common import mobilenet_feature_channels as feature_channels
+from .imagenet import imagenet_input_module
 
 BN_EPSILON = 1e-3
 
 
 class MobileNetV1(nn.Module):
-    """MobileNet v1 without its classifier; ``forward`` returns five feature maps."""
+    """MobileNet v1 without its classifier; ``forward`` returns five feature maps.
 
-    def __init__(self, in_channels: int = 3, width_multiplier: float = 1.0):
+    ``imagenet_input`` converts the input first, as ImageNet weights expect (see
+    ``coursekit.models.common``); None leaves it as it is.
+    """
+
+    def __init__(self, in_channels: int = 3, width_multiplier: float = 1.0, imagenet_input: str | None = None):
         super().__init__()
+        check_imagenet_input(imagenet_input, in_channels)
+        # Keras' MobileNet weights were trained on x * 2 - 1, not [0, 1] RGB (None: no module)
+        self.imagenet_input = imagenet_input_module(imagenet_input)
         channels = scaled(MOBILENET_STEM, width_multiplier)
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=2, padding=1, bias=False)
         self.conv1_bn = nn.BatchNorm2d(channels, eps=BN_EPSILON)
@@ -65,6 +79,8 @@ class MobileNetV1(nn.Module):
         return self.relu6(getattr(self, f"conv_pw_{block}_bn")(getattr(self, f"conv_pw_{block}")(x)))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.imagenet_input is not None:
+            x = self.imagenet_input(x)
         x = self.relu6(self.conv1_bn(self.conv1(x)))
         features = []
         for block in range(1, len(BLOCKS) + 1):
@@ -78,12 +94,16 @@ def refuse_pretrained():
     """Raise the error that explains where ImageNet weights for a torch MobileNet v1 come from."""
     raise ValueError("torchvision has no MobileNet v1 (only v2 and v3), so there are no torch ImageNet weights "
                      "for it: build the Keras model with pretrained=True (keras.applications.MobileNet) and copy "
-                     "its weights with coursekit.models.transfer_weights(keras_model, torch_model)")
+                     "its weights with coursekit.models.transfer_weights(keras_model, torch_model), the torch "
+                     "model built with imagenet_input='tf' as the Keras weights expect")
 
 
-def mobilenet_v1(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained: bool = False,
-                 input_size=None) -> MobileNetV1:
-    """A MobileNet v1 encoder.  ``pretrained=True`` raises: torchvision has no MobileNet v1."""
+def mobilenet_v1(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained=False,
+                 input_size=None, imagenet_input: str | None = None) -> MobileNetV1:
+    """A MobileNet v1 encoder.  ``pretrained`` raises: torchvision has no MobileNet v1.
+
+    ``imagenet_input="tf"`` makes the twin of a pretrained Keras encoder (see the module docstring).
+    """
     if pretrained:
         refuse_pretrained()
-    return MobileNetV1(in_channels, width_multiplier)
+    return MobileNetV1(in_channels, width_multiplier, imagenet_input=imagenet_input)

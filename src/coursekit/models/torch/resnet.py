@@ -20,6 +20,13 @@ class scores (the classifier ``fc`` is left out).
 Module names are torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``,
 ``layer2.0.downsample.0`` ...), so torchvision's ImageNet weights load with
 ``load_state_dict``; the Keras twin names its layers ``layer1_0_conv1``.
+
+Those weights (``pretrained=True`` downloads them, ``pretrained=<path>`` reads a
+``torch.save`` of the same state dict) were trained on ``(x - mean) / std`` with
+ImageNet's mean and std: a pretrained ResNet34 converts its [0, 1] RGB input to
+that first, with ``imagenet_input``, an
+:class:`~coursekit.models.torch.imagenet.ImageNetInput` (no parameters).  Built
+without weights it has no such module.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ import torch
 from torch import nn
 
 from ..common import RESNET34_STAGE_BLOCKS as STAGE_BLOCKS
+from ..common import WEIGHTS_INPUT, check_imagenet_input, imagenet_input_mode, weights_file
 from ..common import resnet34_stage_widths as stage_widths
+from .imagenet import check_state, imagenet_input_module, read_state_dict, shapes, weights_source
 
 
 class BasicBlock(nn.Module):
@@ -69,13 +78,18 @@ class ResNet34(nn.Module):
 
     The features are at 1/2 (stem, before pooling), 1/4, 1/8, 1/16 and 1/32 of
     the input's size, with ``channels`` = (w0, w0, w1, w2, w3) where
-    ``w = stage_widths(width_multiplier)``.
+    ``w = stage_widths(width_multiplier)``.  ``imagenet_input`` converts the input
+    first, as ImageNet weights expect (see ``coursekit.models.common``); None
+    leaves it as it is.
     """
 
-    def __init__(self, in_channels: int = 3, width_multiplier: float = 1.0):
+    def __init__(self, in_channels: int = 3, width_multiplier: float = 1.0, imagenet_input: str | None = None):
         super().__init__()
         widths = stage_widths(width_multiplier)
         self.channels = [widths[0]] + widths
+        check_imagenet_input(imagenet_input, in_channels)
+        # torchvision's weights were trained on ImageNet-normalised input, not [0, 1] RGB (None: no module)
+        self.imagenet_input = imagenet_input_module(imagenet_input)
         self.conv1 = nn.Conv2d(in_channels, widths[0], 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
@@ -86,6 +100,8 @@ class ResNet34(nn.Module):
         self.layer4 = make_stage(widths[2], widths[3], STAGE_BLOCKS[3], stride=2)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.imagenet_input is not None:
+            x = self.imagenet_input(x)
         stem = self.relu(self.bn1(self.conv1(x)))
         c1 = self.layer1(self.maxpool(stem))
         c2 = self.layer2(c1)
@@ -94,28 +110,41 @@ class ResNet34(nn.Module):
         return [stem, c1, c2, c3, c4]
 
 
-def load_imagenet_resnet34(backbone: ResNet34) -> ResNet34:
+def load_imagenet_resnet34(backbone: ResNet34, pretrained=True) -> ResNet34:
     """Copy torchvision's ImageNet ResNet34 weights (without ``fc``) into ``backbone``.
 
     The backbone must have the paper's size (width multiplier 1.0) and take
-    3-channel images.  torchvision is imported here, not at module level, so
-    the rest of coursekit works without it; it downloads the weights once.
+    3-channel images.  ``pretrained=True`` downloads the weights once through
+    torchvision, imported here, not at module level, so that the rest of coursekit
+    works without it; a path reads them from a file saved with ``torch.save``.
+    A missing key or a shape that does not fit is a ValueError naming it.
     """
     if backbone.conv1.in_channels != 3 or backbone.channels[-1] != 512:
         raise ValueError("ImageNet weights exist only for 3 input channels and width_multiplier=1.0, "
                          f"got {backbone.conv1.in_channels} channels and {backbone.channels[-1]} final width")
-    try:
-        from torchvision.models import ResNet34_Weights
-    except ImportError as error:
-        raise ImportError("pretrained=True needs torchvision for the ImageNet ResNet34 weights: "
-                          "pip install torchvision (Colab has it)") from error
-    state = ResNet34_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+    path = weights_file(pretrained)
+    if path is not None:
+        state = read_state_dict(path, "resnet34")
+    else:
+        try:
+            from torchvision.models import ResNet34_Weights
+        except ImportError as error:
+            raise ImportError("pretrained=True needs torchvision for the ImageNet ResNet34 weights: "
+                              "pip install torchvision (Colab has it), or pass pretrained=<path of a weights "
+                              "file>") from error
+        state = ResNet34_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+    check_state(state, shapes(backbone), weights_source(path, "resnet34"))
     backbone.load_state_dict({key: value for key, value in state.items() if not key.startswith("fc.")})
     return backbone
 
 
-def resnet34(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained: bool = False,
-             input_size=None) -> ResNet34:
-    """A ResNet34 encoder; ``pretrained=True`` loads torchvision's ImageNet weights."""
-    backbone = ResNet34(in_channels, width_multiplier)
-    return load_imagenet_resnet34(backbone) if pretrained else backbone
+def resnet34(in_channels: int = 3, *, width_multiplier: float = 1.0, pretrained=False,
+             input_size=None, imagenet_input: str | None = None) -> ResNet34:
+    """A ResNet34 encoder; ``pretrained`` (True, or the path of a local file) loads torchvision's ImageNet weights.
+
+    A pretrained encoder converts its input as those weights expect
+    (``imagenet_input="torch"``); see the module docstring.
+    """
+    mode = imagenet_input_mode(pretrained, imagenet_input, WEIGHTS_INPUT["resnet34", "torch"], in_channels)
+    backbone = ResNet34(in_channels, width_multiplier, imagenet_input=mode)
+    return load_imagenet_resnet34(backbone, pretrained) if pretrained else backbone

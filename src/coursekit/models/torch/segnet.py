@@ -29,8 +29,14 @@ parameters counting batch-norm statistics, as Keras reports for the tutorial's m
 Both halve the size five times and double it five times, so they take
 heights and widths divisible by 32 and raise a ``ValueError`` otherwise.
 The encoder is ``features``, laid out as torchvision's ``vgg16_bn``
-(``pretrained=True`` loads its ImageNet weights); decoder modules are named
+(``pretrained=True`` loads its ImageNet weights, ``pretrained=<path>`` the same
+state dict from a local file); decoder modules are named
 ``decoder.stage5.0.conv`` …, ``decoder_stage5_0_conv`` in the Keras twin.
+
+Those weights were trained on ``(x - mean) / std`` with ImageNet's mean and std:
+a pretrained SegNet starts with ``imagenet_input``, an
+:class:`~coursekit.models.torch.imagenet.ImageNetInput` (no parameters) that
+converts the course's [0, 1] RGB to that.  Built without weights it has none.
 """
 
 from __future__ import annotations
@@ -39,9 +45,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import SEGNET_DECODER_BLOCKS, check_divisible, check_head, check_upsampling, scaled
+from ..common import (
+    SEGNET_DECODER_BLOCKS,
+    WEIGHTS_INPUT,
+    check_divisible,
+    check_head,
+    check_upsampling,
+    imagenet_input_mode,
+    scaled,
+    weights_file,
+)
 from .blocks import ConvBNReLU
 from .heads import apply_head
+from .imagenet import imagenet_input_module, weights_source
 from .vgg import imagenet_state_dict, load_features, vgg16_features
 
 # from the deepest block up: the widths of each decoder block's convolutions
@@ -69,15 +85,19 @@ class SegNet(nn.Module):
     ``upsampling="nearest"`` is chapter 3's ablation: the same network, whose
     decoder doubles the size by nearest-neighbour up-sampling and ignores the
     indices, so that a comparison isolates what the indices are worth.
+    ``imagenet_input`` converts the input first, as ImageNet weights expect (see
+    ``coursekit.models.common``); None leaves it as it is.
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-                 head: str | None = None, upsampling: str = "indices"):
+                 head: str | None = None, upsampling: str = "indices", imagenet_input: str | None = None):
         super().__init__()
         check_head(head)
         check_upsampling(upsampling)
         self.head = head
         self.upsampling = upsampling
+        # pretrained weights were trained on ImageNet-normalised input, not [0, 1] RGB: convert first (None: no module)
+        self.imagenet_input = imagenet_input_module(imagenet_input)
         self.features = vgg16_features(in_channels, width_multiplier, batch_norm=True, return_indices=True)
         self.unpool = nn.MaxUnpool2d(kernel_size=2, stride=2)
         self.decoder = decoder(width_multiplier)
@@ -97,6 +117,8 @@ class SegNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_divisible(*x.shape[-2:], SIZE_MULTIPLE, "SegNet")
+        if self.imagenet_input is not None:
+            x = self.imagenet_input(x)
         x, indices, sizes = self.encode(x)
         for block, where, size in zip(self.decoder.values(), reversed(indices), reversed(sizes)):
             if self.upsampling == "indices":
@@ -110,10 +132,12 @@ class VGGSegNet(nn.Module):
     """The Keras tutorial's VGG-SegNet, fixed: nearest up-sampling where it pooled. Returns logits unless ``head``."""
 
     def __init__(self, in_channels: int = 3, num_classes: int = 21, width_multiplier: float = 1.0,
-                 head: str | None = None):
+                 head: str | None = None, imagenet_input: str | None = None):
         super().__init__()
         check_head(head)
         self.head = head
+        # pretrained weights were trained on ImageNet-normalised input, not [0, 1] RGB: convert first (None: no module)
+        self.imagenet_input = imagenet_input_module(imagenet_input)
         self.features = vgg16_features(in_channels, width_multiplier, batch_norm=True)
         self.decoder = decoder(width_multiplier)
         self.classifier = nn.Conv2d(scaled(64, width_multiplier), num_classes, kernel_size=1)
@@ -121,35 +145,54 @@ class VGGSegNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_divisible(*x.shape[-2:], SIZE_MULTIPLE, "VGG-SegNet")
+        if self.imagenet_input is not None:
+            x = self.imagenet_input(x)
         x = self.features(x)
         for block in self.decoder.values():
             x = block(F.interpolate(x, scale_factor=2, mode="nearest"))
         return apply_head(self.classifier_bn(self.classifier(x)), self.head)
 
 
+def load_vgg16_bn(model, state: dict | None, pretrained) -> None:
+    """Copy torchvision's ImageNet VGG16-BN ``state`` (if any) into the encoder; errors name where it came from."""
+    if state is not None:
+        load_features(model.features, state, weights_source(weights_file(pretrained), "vgg16_bn"))
+
+
 def segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-           head: str | None = None, pretrained: bool = False, input_size=None,
-           upsampling: str = "indices") -> SegNet:
+           head: str | None = None, pretrained=False, input_size=None,
+           upsampling: str = "indices", imagenet_input: str | None = None) -> SegNet:
     """SegNet; ``pretrained`` loads torchvision's ImageNet VGG16-BN into the encoder.
 
+    ``pretrained=True`` downloads the weights, a path loads them from a local
+    file; a pretrained SegNet converts its input as they expect
+    (``imagenet_input="torch"``, see the module docstring).
     ``upsampling="nearest"`` builds the ablation without indices (same
     parameters).  The model takes any size divisible by 32; a given
     ``input_size`` (height, width) is checked now, as the Keras twin does.
     """
     if input_size is not None:
         check_divisible(*input_size, SIZE_MULTIPLE, "SegNet")
-    model = SegNet(in_channels, num_classes, width_multiplier, head, upsampling)
-    if pretrained:
-        load_features(model.features, imagenet_state_dict("vgg16_bn", in_channels, width_multiplier))
+    mode = imagenet_input_mode(pretrained, imagenet_input, WEIGHTS_INPUT["vgg16_bn", "torch"], in_channels)
+    state = imagenet_state_dict("vgg16_bn", in_channels, width_multiplier, pretrained) if pretrained else None
+    model = SegNet(in_channels, num_classes, width_multiplier, head, upsampling, imagenet_input=mode)
+    load_vgg16_bn(model, state, pretrained)
     return model
 
 
 def vgg_segnet(in_channels: int = 3, num_classes: int = 21, *, width_multiplier: float = 1.0,
-               head: str | None = None, pretrained: bool = False, input_size=None) -> VGGSegNet:
-    """The Keras tutorial's VGG-SegNet with up-sampling fixed; ``head="softmax"`` adds the tutorial's softmax."""
+               head: str | None = None, pretrained=False, input_size=None,
+               imagenet_input: str | None = None) -> VGGSegNet:
+    """The Keras tutorial's VGG-SegNet with up-sampling fixed; ``head="softmax"`` adds the tutorial's softmax.
+
+    ``pretrained`` (True, or the path of a local file) loads torchvision's ImageNet
+    VGG16-BN into the encoder, and the model then converts its input as those
+    weights expect (``imagenet_input="torch"``).
+    """
     if input_size is not None:
         check_divisible(*input_size, SIZE_MULTIPLE, "VGG-SegNet")
-    model = VGGSegNet(in_channels, num_classes, width_multiplier, head)
-    if pretrained:
-        load_features(model.features, imagenet_state_dict("vgg16_bn", in_channels, width_multiplier))
+    mode = imagenet_input_mode(pretrained, imagenet_input, WEIGHTS_INPUT["vgg16_bn", "torch"], in_channels)
+    state = imagenet_state_dict("vgg16_bn", in_channels, width_multiplier, pretrained) if pretrained else None
+    model = VGGSegNet(in_channels, num_classes, width_multiplier, head, imagenet_input=mode)
+    load_vgg16_bn(model, state, pretrained)
     return model

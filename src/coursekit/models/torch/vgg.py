@@ -15,13 +15,20 @@ at 0, 2, 5, 7, …, poolings at 4, 9, 16, 23, 30), so torchvision's ImageNet
 weights load with ``load_state_dict``.  ``width_multiplier`` scales every
 width (64 channels become ``round(64 * m)``) so that the course's quick
 profile can run the same architecture narrow on a CPU.
+
+torchvision's weights were trained on standardised images, ``(x - mean) / std``
+with ImageNet's per-channel mean and std, not on the course's [0, 1] RGB: a
+model that loads them (``pretrained=True``, or ``pretrained=<path>`` for a local
+file) converts its input first with ``ImageNetInput`` (``torch/imagenet.py``).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ..common import VGG16_BLOCKS, scaled  # VGG16_BLOCKS: the channels of each convolution, block by block
+# VGG16_BLOCKS: the channels of each convolution, block by block
+from ..common import VGG16_BLOCKS, scaled, weights_file
+from .imagenet import check_state, read_state_dict, shapes
 
 
 def vgg16_features(in_channels: int = 3, width_multiplier: float = 1.0, batch_norm: bool = False,
@@ -55,27 +62,33 @@ def pool_outputs(features: nn.Sequential, x):
     return outputs
 
 
-def imagenet_state_dict(arch: str, in_channels: int, width_multiplier: float) -> dict:
-    """The ImageNet state dict of torchvision's ``arch`` ("vgg16" or "vgg16_bn"), downloaded once.
+def imagenet_state_dict(arch: str, in_channels: int, width_multiplier: float, pretrained=True) -> dict:
+    """The ImageNet state dict of torchvision's ``arch`` ("vgg16" or "vgg16_bn").
 
-    The weights only fit the full-width network on RGB images, so anything
-    else is refused before the download.
+    ``pretrained=True`` downloads it once through torchvision; a path (str or
+    ``os.PathLike``) reads a file saved with ``torch.save`` under torchvision's key
+    names instead, for a machine without network.  The weights only fit the
+    full-width network on RGB images, so anything else is refused first.
     """
     if in_channels != 3 or width_multiplier != 1.0:
-        raise ValueError("pretrained=True needs in_channels=3 and width_multiplier=1.0, "
+        raise ValueError("pretrained weights need in_channels=3 and width_multiplier=1.0, "
                          f"got in_channels={in_channels}, width_multiplier={width_multiplier}")
+    path = weights_file(pretrained)
+    if path is not None:
+        return read_state_dict(path, arch)
     try:
         from torchvision import models
     except ImportError as error:
         raise ImportError("pretrained=True needs torchvision: `pip install torchvision` "
-                          "(Colab has it already)") from error
+                          "(Colab has it already), or pass pretrained=<path of a weights file>") from error
     return getattr(models, arch)(weights="DEFAULT").state_dict()
 
 
-def load_features(features: nn.Sequential, state: dict) -> None:
-    """Copy the ``features.*`` entries of a torchvision VGG state dict into ``features``."""
+def load_features(features: nn.Sequential, state: dict, source: str = "torchvision's VGG16 weights") -> None:
+    """Copy the ``features.*`` entries of a torchvision VGG state dict into ``features``.
+
+    Every key of ``features`` must be there with its shape; the error names the first that is not.
+    """
+    check_state(state, shapes(features, "features."), source)
     features.load_state_dict({key.removeprefix("features."): value for key, value in state.items()
                               if key.startswith("features.")})
-
-
-
