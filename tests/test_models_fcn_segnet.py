@@ -310,6 +310,10 @@ def test_head_adds_the_activation_in_both_frameworks(head):
 def test_segnet_without_indices_is_the_same_network_up_sampling_by_nearest_neighbour():
     import torch.nn.functional as F
 
+    # seeded: at some random starts this narrow network's outputs differ by less than the tolerance below
+    # (largest difference 0.004 for seed 1, 0.055 for seed 0, measured over seeds 0-19), and unseeded the
+    # weights depended on which tests ran before
+    torch.manual_seed(0)
     with_indices = with_batch_norm_statistics(build("segnet", "torch", num_classes=3, **TINY)).eval()
     nearest = build("segnet", "torch", num_classes=3, upsampling="nearest", **TINY).eval()
     nearest.load_state_dict(with_indices.state_dict())  # the same parameters, name for name
