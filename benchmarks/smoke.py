@@ -57,7 +57,7 @@ from coursekit import smoke
 from coursekit.results import RESULTS, SMOKE_PREFIX, SMOKE_SCHEMA
 
 from . import comma_separated, limit_threads, machine, write_results
-from .notebooks import PEAK, PROBE
+from .notebooks import PROBE, _peaks
 from .worker import ROOT
 
 FRAMEWORKS = ("torch", "keras")
@@ -128,14 +128,6 @@ def skip_claims(notebook) -> list[dict]:
 
 
 # --- One run, in a child process ------------------------------------------------------------
-
-
-def _peaks(notebook) -> dict:
-    for output in notebook.cells[-1].get("outputs", []):
-        for line in output.get("text", "").splitlines():
-            if line.startswith(PEAK):
-                return json.loads(line[len(PEAK):])
-    return {"peak_rss_mb": None, "peak_gpu_mb": None}
 
 
 def _failed_cell(notebook) -> dict | None:
