@@ -49,3 +49,12 @@ def built(tmp_path_factory) -> Path:
                             capture_output=True, text=True, env=env, timeout=3600)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
     return out / "_build" / "html"
+
+
+def assert_rejected_showing_the_case(checker, answer) -> None:
+    """A checker given a plausible wrong answer fails with a report that shows the hidden input and what came back."""
+    from coursekit import exercises
+
+    with pytest.raises(exercises.ExerciseFailed, match="expected") as failure:
+        checker(answer)
+    assert "input" in str(failure.value) and "got" in str(failure.value)
