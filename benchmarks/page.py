@@ -16,16 +16,16 @@ import json
 import os
 from pathlib import Path
 
-from coursekit.results import EXPERIMENT_PREFIXES
+from coursekit.results import EXPERIMENT_PREFIXES, SMOKE_PREFIX
 
-from . import goals, tables
+from . import goals, smoke, t4, tables
 from .worker import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
 PAGE = ROOT / "book" / "performance.md"
 FIGURE = ROOT / "book" / "images" / "performance_throughput.png"
 DIGEST_KEY = "Description"  # the PNG text chunk that holds the figure's digest
-BLOCKS = ("machines", "goals", "models", "overhead", "precision", "notebooks")
+BLOCKS = ("machines", "goals", "models", "overhead", "precision", "notebooks", "smoke", "t4")
 
 
 # Other experiments share the folder under a prefix: chapter 7's architecture comparisons and the claims sweeps.
@@ -122,10 +122,39 @@ def models_block(results: list[dict]) -> str:
     return f"{per_result('models', results)}\n\n{figure}"
 
 
-def blocks(results: list[dict]) -> dict[str, str]:
+def smoke_results(folder: Path = RESULTS) -> list[dict]:
+    """The full-profile smoke runs' files (``smoke-<machine>.json``), each remembering its ``file``."""
+    found = []
+    for path in sorted(folder.glob(f"{SMOKE_PREFIX}*.json")):
+        result = json.loads(path.read_text())
+        result["file"] = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+        found.append(result)
+    return found
+
+
+def smoke_block(folder: Path = RESULTS) -> str:
+    """Every chapter of every smoke run, per framework: passed or not, seconds, peak memory, step time."""
+    parts = []
+    for r in smoke_results(folder):
+        when = sorted({row["date"][:10] for runs in r["runs"].values() for row in runs.values()})
+        dates = when[0] if len(when) == 1 else f"{when[0]} to {when[-1]}"
+        threads = r["threads_per_kernel"]
+        parts.append(f"**CPU: {r['machine']['cpu']}, {r['machine']['cores']} cores, {dates}** (`{r['file']}`)\n\n"
+                     f"{smoke.table(r)}\n\nEach training cut to {r['smoke']['epochs']} epoch of "
+                     f"{r['smoke']['steps_per_epoch']} steps, each evaluation and prediction to "
+                     f"{r['smoke']['images']} images; threads per kernel: {threads}; step: the slowest "
+                     "training's last step, at the full profile's batch and image size.")
+    return "\n\n".join(parts) or "Not run yet."
+
+
+def t4_block() -> str:
+    return f"{t4.table()}\n\n{t4.assumptions()}"
+
+
+def blocks(results: list[dict], folder: Path = RESULTS) -> dict[str, str]:
     return {"machines": machines(results), "goals": goals.table(results), "models": models_block(results),
             "overhead": per_result("overhead", results), "precision": precision_block(results),
-            "notebooks": per_result("notebooks", results)}
+            "notebooks": per_result("notebooks", results), "smoke": smoke_block(folder), "t4": t4_block()}
 
 
 def render(text: str, generated: dict[str, str]) -> str:
@@ -196,7 +225,7 @@ def figure_digest(path: Path = FIGURE) -> str | None:
 
 def write(page: Path = PAGE, folder: Path = RESULTS, figure_path: Path = FIGURE) -> None:
     results = load(folder)
-    text = render(page.read_text(), blocks(results))
+    text = render(page.read_text(), blocks(results, folder))
     temporary = page.with_name(page.name + ".tmp")
     temporary.write_text(text)
     os.replace(temporary, page)

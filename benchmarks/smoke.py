@@ -42,6 +42,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -269,6 +270,7 @@ def prepare_data(source: Path | None, root: Path) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     if source is None:
         return {"source": None, "mirror": None, "datasets": {}}
+    source = source.resolve()  # a file:// URL names an absolute path
     mirror = source.as_uri()
     datasets = {}
     for folder in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -322,6 +324,29 @@ def prepare_weights(directory: Path, frameworks, stems) -> dict:
 # --- The command ----------------------------------------------------------------------------
 
 
+def portable(value, places: dict[str, str]):
+    """``value`` (a results entry) with every local path in ``places`` written as its stand-in, so that the
+    committed file says the same on every machine (``places``: path or URL -> stand-in)."""
+    if isinstance(value, str):  # in one pass, so that a stand-in is never rewritten in turn
+        pattern = "|".join(re.escape(local) for local in sorted(places, key=len, reverse=True))
+        return re.sub(pattern, lambda match: places[match.group(0)], value) if places else value
+    if isinstance(value, dict):
+        return {key: portable(item, places) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable(item, places) for item in value]
+    return value
+
+
+def local_places(work: Path, data: Path | None) -> dict[str, str]:
+    """The run's local paths and their stand-ins: the work folder, and the data relative to the repository."""
+    places = {str(work): "<work folder>", str(work.resolve()): "<work folder>"}
+    if data is not None:
+        relative = os.path.relpath(data.resolve(), ROOT)
+        places.update({data.resolve().as_uri(): f"file://{relative}", str(data.resolve()): relative,
+                       str(data): relative})
+    return places
+
+
 def table(results: dict) -> str:
     lines = ["| chapter | framework | result | seconds | peak RSS (MB) | step (s) | claim cells skipped |",
              "|---|---|---|---|---|---|---|"]
@@ -367,7 +392,8 @@ def main(argv=None) -> dict | None:
     start = time.perf_counter()
     work = options.workdir or Path(tempfile.mkdtemp(prefix="coursekit-smoke-"))
     try:
-        data = prepare_data(options.data, work / "data")
+        places = local_places(work, options.data)
+        data = portable(prepare_data(options.data, work / "data"), places)
         weights = prepare_weights(work / "weights", options.frameworks, options.chapters)
         environment = dict(os.environ, COURSEKIT_PROFILE="full", COURSEKIT_SMOKE="1", COURSEKIT_SEED="0",
                            COURSEKIT_DATA=str(work / "data"), **{smoke.PRETRAINED_ENV: str(work / "weights")})
@@ -375,8 +401,8 @@ def main(argv=None) -> dict | None:
             environment["COURSEKIT_DOWNLOAD_MIRROR"] = data["mirror"]
         for stem in options.chapters:
             for framework in options.frameworks:
-                row = run_one(ROOT / "notebooks" / f"{stem}.md", framework, work, environment, options.timeout,
-                              options.keep_executed)
+                row = portable(run_one(ROOT / "notebooks" / f"{stem}.md", framework, work, environment,
+                                       options.timeout, options.keep_executed), places)
                 results["runs"].setdefault(stem, {})[framework] = row
                 step = "" if row["step_seconds"] is None else f", step {row['step_seconds']:.2f} s"
                 print(f"smoke: {stem} {framework}: {'pass' if row['passed'] else row['status']}, "
@@ -387,8 +413,9 @@ def main(argv=None) -> dict | None:
             shutil.rmtree(work, ignore_errors=True)
     results["runs"] = {stem: dict(sorted(runs.items(), key=lambda kv: FRAMEWORKS.index(kv[0])))
                        for stem, runs in sorted(results["runs"].items())}
+    command = portable(shlex.join(["python", "-m", "benchmarks.smoke", *sys.argv[1:]]), places)
     results.update(schema=SMOKE_SCHEMA, machine=machine.machine(), versions=machine.versions(), date=machine.now(),
-                   profile="full", command=shlex.join(["python", "-m", "benchmarks.smoke", *sys.argv[1:]]),
+                   profile="full", command=command,
                    smoke={"epochs": smoke.EPOCHS, "steps_per_epoch": smoke.STEPS, "images": smoke.IMAGES,
                           "cut_fields": list(smoke.CUT_FIELDS), "claim_tag": smoke.CLAIM_TAG},
                    threads_per_kernel=options.threads or "default", data=data, weights=weights)

@@ -9,7 +9,9 @@ import ast
 import dataclasses
 import hashlib
 import json
+import os
 import sys
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -535,3 +537,23 @@ def test_the_smoke_workflow_runs_weekly_and_on_demand_and_keeps_the_results():
     uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
     assert uploads and "benchmarks/results/smoke-*.json" in uploads[0]["with"]["path"]
     assert uploads[0]["if"] == "${{ !cancelled() }}"
+
+
+def test_the_results_say_the_same_on_every_machine(tmp_path):
+    data = tmp_path / "shared" / "data"
+    work = tmp_path / "coursekit-smoke-x1"
+    relative = os.path.relpath(data, runner.ROOT)
+    row = {"status": f"error: {data}/camvid/train/a.png is not a PNG",
+           "pretrained": [{"path": f"{work}/weights/vgg16-torch.pth", "ok": True}],
+           "data": {"mirror": data.resolve().as_uri(), "source": str(data)}, "seconds": 1.5}
+    written = runner.portable(row, runner.local_places(work, data))
+    assert written == {"status": f"error: {relative}/camvid/train/a.png is not a PNG",
+                       "pretrained": [{"path": "<work folder>/weights/vgg16-torch.pth", "ok": True}],
+                       "data": {"mirror": f"file://{relative}", "source": relative}, "seconds": 1.5}
+
+
+def test_the_data_may_be_given_as_a_relative_path(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    prepared = runner.prepare_data(Path("data"), tmp_path / "run")
+    assert prepared["mirror"] == (tmp_path / "data").as_uri()

@@ -51,8 +51,8 @@ TABLE: dict[str, dict[str, Settings]] = {
     "fcn": {
         "quick": Settings(image_size=128, train_images=192, val_images=48, width=4,
                           epochs=8, batch_size=8, lr=1e-3),
-        "full": Settings(image_size=256, train_images=1464, val_images=300, width=64,
-                         epochs=20, batch_size=8, lr=1e-4),
+        "full": Settings(image_size=256, train_images=400, val_images=300, width=64,
+                         epochs=6, batch_size=8, lr=1e-4),
     },
     # Chapter 2 on CamVid ("fcn_camvid"): the three FCNs on the road scenes, sized as "segnet_camvid" is
     # (image_size × image_height divisible by 32: FCN-32s scores a 128×160 frame on a 4×5 grid); the full
@@ -60,15 +60,15 @@ TABLE: dict[str, dict[str, Settings]] = {
     "fcn_camvid": {
         "quick": Settings(image_size=160, image_height=128, train_images=367, val_images=233, width=4,
                           epochs=12, batch_size=8, lr=2e-3),
-        "full": Settings(image_size=480, image_height=352, train_images=367, val_images=233, width=64,
-                         epochs=40, batch_size=8, lr=1e-4),
+        "full": Settings(image_size=256, image_height=192, train_images=367, val_images=233, width=64,
+                         epochs=15, batch_size=8, lr=1e-4),
     },
     # Chapter 3 ("segnet"): SegNet with pooling indices against plain up-sampling.
     "segnet": {
         "quick": Settings(image_size=64, train_images=512, val_images=64, width=16,
                           epochs=8, batch_size=16, lr=5e-3),
-        "full": Settings(image_size=256, train_images=2000, val_images=200, width=64,
-                         epochs=30, batch_size=16, lr=1e-3),
+        "full": Settings(image_size=128, train_images=1000, val_images=200, width=64,
+                         epochs=8, batch_size=16, lr=1e-3),
     },
     # Chapter 3 on CamVid ("segnet_camvid"): SegNet on the road scenes.  image_size × image_height is the size
     # the frames are resized to (divisible by 32 for five poolings: 120×160 frames become 128×160, 360×480 become
@@ -76,15 +76,15 @@ TABLE: dict[str, dict[str, Settings]] = {
     "segnet_camvid": {
         "quick": Settings(image_size=160, image_height=128, train_images=367, val_images=233, width=8,
                           epochs=14, batch_size=8, lr=2e-3),
-        "full": Settings(image_size=480, image_height=352, train_images=367, val_images=233, width=64,
-                         epochs=60, batch_size=8, lr=1e-3),
+        "full": Settings(image_size=256, image_height=192, train_images=367, val_images=233, width=64,
+                         epochs=25, batch_size=8, lr=1e-3),
     },
     # Chapter 4 ("unet"): U-Net on real microscopy; image_size is the training tile.
     "unet": {
         "quick": Settings(image_size=128, train_images=256, val_images=10, width=8,
                           epochs=12, batch_size=8, lr=3e-3),
-        "full": Settings(image_size=256, train_images=2000, val_images=10, width=64,
-                         epochs=20, batch_size=8, lr=1e-3),
+        "full": Settings(image_size=256, train_images=1000, val_images=10, width=64,
+                         epochs=8, batch_size=8, lr=1e-3),
     },
     # Chapter 6 ("medical"): a U-Net on one real DSB 2018 image, trained on tiles of its left part
     # (image_size: the tile; train_images: tiles per epoch) and scored on its right part cut into
