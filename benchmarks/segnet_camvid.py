@@ -12,13 +12,19 @@ frameworks, with three losses:
 * ``segnet``: weighted by the weights SegNet's authors trained CamVid with
   (``data.SEGNET_CAMVID_CLASS_WEIGHTS``).
 
+The decoder is compared too, with plain cross-entropy: ``segnet`` (the
+encoder's pooling indices, as every run above), ``segnet_nearest`` (the same
+network, nearest-neighbour up-sampling instead of the indices) and
+``vgg_segnet`` (nearest up-sampling and a 1×1 classifier with batch norm).
+
 Each run is scored on the 233 test frames (void ignored) with global
-accuracy, class average accuracy, mIoU and the IoU of every class, and trains
+accuracy, class average accuracy, mIoU, the IoU of every class and the mean
+boundary F1, and trains
 in its own process with ``--threads`` threads (``--jobs`` at once).  The file
 ``benchmarks/results/camvid-segnet-<machine>-<profile>.json`` is read by the
 chapter with :func:`coursekit.results.load_camvid_sweep`.
 
-    python -m benchmarks.segnet_camvid                        # 18 runs, 2 at a time: about 40 min on 2 cores
+    python -m benchmarks.segnet_camvid                        # 30 runs, 2 at a time: about an hour on 2 cores
     python -m benchmarks.segnet_camvid --frameworks torch --seeds 0 --balancing none
 """
 
@@ -39,6 +45,7 @@ from .worker import ROOT, run_in_child
 
 EXPERIMENT = "segnet_camvid"
 BALANCING = ("none", "median_frequency", "segnet")
+DECODERS = ("segnet", "segnet_nearest", "vgg_segnet")  # each compared with plain cross-entropy
 FRAMEWORKS = ("torch", "keras")
 
 
@@ -54,12 +61,29 @@ def class_weights(balancing: str, masks, num_classes: int, ignore_index: int):
     return None
 
 
+def build_decoder(decoder: str, framework: str, num_classes: int, width: int):
+    """The chapter's SegNet with one of :data:`DECODERS`."""
+    from coursekit.models import build
+
+    if decoder == "segnet_nearest":
+        return build("segnet", framework, num_classes=num_classes, width=width, upsampling="nearest")
+    return build(decoder, framework, num_classes=num_classes, width=width)
+
+
+def plan(balancings, decoders, frameworks, seeds) -> list[tuple[str, str, str, int]]:
+    """(decoder, balancing, framework, seed) of every run: every balancing with SegNet's own decoder, every other
+    decoder with plain cross-entropy."""
+    runs = [("segnet", b, f, s) for b in balancings for f in frameworks for s in seeds] if "segnet" in decoders else []
+    if "none" in balancings:
+        runs += [(d, "none", f, s) for d in decoders if d != "segnet" for f in frameworks for s in seeds]
+    return runs
+
+
 def measure(spec: dict) -> dict:
     """Train one SegNet on CamVid as ``spec`` says and score it on the test frames (run in a child process)."""
     import coursekit
     from coursekit import losses, metrics, train
     from coursekit.data import load_dataset
-    from coursekit.models import build
 
     run = coursekit.setup(framework=spec["framework"], profile=spec["profile"], seed=spec["seed"], verbose=False)
     settings = dataclasses.replace(run.settings(EXPERIMENT), **spec.get("overrides", {}))
@@ -72,13 +96,15 @@ def measure(spec: dict) -> dict:
     loss = "cross_entropy" if weights is None else losses.get_loss(
         "cross_entropy", run.framework, class_weights=weights, ignore_index=void)
     coursekit.seed(spec["seed"])
-    model = build("segnet", run.framework, num_classes=num_classes, width=settings.width)
+    model = build_decoder(spec.get("decoder", "segnet"), run.framework, num_classes, settings.width)
     began = time.perf_counter()
     train.fit(model, train_set, None, loss=loss, epochs=settings.epochs, lr=settings.lr, schedule="cosine",
               batch_size=settings.batch_size, seed=spec["seed"], device=run.device, verbose=False)
     seconds = time.perf_counter() - began
-    scores = metrics.scores(test_set.masks, train.predict(model, test_set.images), num_classes, void)
-    return {"pixel_accuracy": float(scores["pixel_accuracy"]),
+    predicted = train.predict(model, test_set.images)
+    scores = metrics.scores(test_set.masks, predicted, num_classes, void)
+    return {"boundary_f1": float(metrics.mean_boundary_f1(test_set.masks, predicted, num_classes, ignore_index=void)),
+            "pixel_accuracy": float(scores["pixel_accuracy"]),
             "mean_class_accuracy": float(scores["mean_class_accuracy"]), "mean_iou": float(scores["mean_iou"]),
             "iou_per_class": [float(v) for v in scores["iou_per_class"]],
             "class_weights": None if weights is None else [float(w) for w in weights],
@@ -90,6 +116,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--frameworks", type=comma_separated(FRAMEWORKS), default=list(FRAMEWORKS))
     parser.add_argument("--seeds", type=comma_separated(("0", "1", "2")), default=["0", "1", "2"])
     parser.add_argument("--balancing", type=comma_separated(BALANCING), default=list(BALANCING))
+    parser.add_argument("--decoders", type=comma_separated(DECODERS), default=list(DECODERS))
     parser.add_argument("--profile", choices=("quick", "full"), default="quick")
     parser.add_argument("--epochs", type=int, help="instead of the profile's (a smoke test)")
     parser.add_argument("--width", type=int, help="instead of the profile's (a smoke test)")
@@ -112,9 +139,10 @@ def main(argv=None) -> dict:
     given = {"epochs": options.epochs, "width": options.width, "train_images": options.train_frames,
              "val_images": options.test_frames}
     overrides = {key: value for key, value in given.items() if value is not None}
-    specs = [{"framework": framework, "seed": int(seed), "balancing": balancing, "profile": options.profile,
-              "overrides": overrides}
-             for balancing in options.balancing for framework in options.frameworks for seed in options.seeds]
+    specs = [{"framework": framework, "seed": int(seed), "balancing": balancing, "decoder": decoder,
+              "profile": options.profile, "overrides": overrides}
+             for decoder, balancing, framework, seed in plan(options.balancing, options.decoders, options.frameworks,
+                                                             options.seeds)]
     load_start, started = machine.load_average(), time.perf_counter()
 
     def one(spec: dict) -> dict:

@@ -103,6 +103,29 @@ def test_paired_differences_join_runs_of_one_framework_and_seed(tmp_path):
     assert "6 runs" in sweep.describe() and "128×160" in sweep.describe()
 
 
+def test_decoders_are_paired_on_plain_runs_and_kept_out_of_the_balancing_rows(tmp_path):
+    rows = [row("torch", 0, "none", 0.30), row("keras", 0, "none", 0.28),
+            {**row("torch", 0, "none", 0.22), "decoder": "segnet_nearest"},
+            {**row("keras", 0, "none", 0.25), "decoder": "segnet_nearest"},
+            {**row("torch", 0, "none", 0.26), "decoder": "vgg_segnet"}]
+    sweep = results.read_camvid_sweep(sweep_file(tmp_path, rows))
+    assert sweep.values("none", "mean_iou") == [0.30, 0.28]  # rows without a decoder are SegNet's own
+    assert sweep.values("none", "mean_iou", "segnet_nearest") == [0.22, 0.25]
+    assert sweep.decoders_paired("mean_iou", "segnet", "segnet_nearest") == pytest.approx([0.08, 0.03])
+    assert sweep.decoders_paired("mean_iou", "segnet", "vgg_segnet") == pytest.approx([0.04])
+
+
+def test_the_plan_balances_segnet_only_and_compares_decoders_on_plain_cross_entropy():
+    from benchmarks.segnet_camvid import BALANCING, DECODERS, plan
+
+    runs = plan(BALANCING, DECODERS, ("torch", "keras"), (0, 1, 2))
+    assert len(runs) == len(set(runs)) == 3 * 6 + 2 * 6
+    assert {(d, b) for d, b, _, _ in runs} == {("segnet", b) for b in BALANCING} | {
+        ("segnet_nearest", "none"), ("vgg_segnet", "none")}
+    assert plan(("segnet",), DECODERS, ("torch",), (0,)) == [("segnet", "segnet", "torch", 0)]
+    assert plan(BALANCING, ("vgg_segnet",), ("torch",), (0,)) == [("vgg_segnet", "none", "torch", 0)]
+
+
 @pytest.mark.parametrize("change, message", [
     ({"schema": 99}, "schema 99"),
     ({"rows": [{"framework": "torch", "seed": 0, "status": "ok"}]}, "row 1 lacks balancing"),
@@ -141,13 +164,14 @@ def test_a_smoke_run_writes_a_file_the_chapters_reader_accepts(tmp_path):
     out = tmp_path / "camvid-segnet-smoke-quick.json"
     env = dict(os.environ, COURSEKIT_DATA=str(DATA), PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
     subprocess.run([sys.executable, "-m", "benchmarks.segnet_camvid", "--frameworks", "torch", "--seeds", "0",
-                    "--balancing", "none,segnet", "--epochs", "1", "--width", "2", "--train-frames", "8",
+                    "--balancing", "none,segnet", "--decoders", "segnet,vgg_segnet", "--epochs", "1", "--width", "2", "--train-frames", "8",
                     "--test-frames", "4", "--out", str(out)], cwd=ROOT, env=env, check=True, timeout=600)
     sweep = results.read_camvid_sweep(out)
     assert [r["balancing"] for r in sweep.rows()] == ["none", "segnet"]
     assert sweep.settings["epochs"] == 1 and sweep.settings["train_images"] == 8
     assert sweep.rows("segnet")[0]["class_weights"] == pytest.approx(SEGNET_CAMVID_CLASS_WEIGHTS.tolist())
     assert len(sweep.paired("mean_iou", "segnet", "none")) == 1
+    assert len(sweep.decoders_paired("boundary_f1", "segnet", "vgg_segnet")) == 1
 
 
 def test_the_default_file_name_is_the_one_the_reader_looks_for(tmp_path, monkeypatch):

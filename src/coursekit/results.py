@@ -549,18 +549,29 @@ class CamVidSweep:
     def settings(self) -> dict:
         return self.results["settings"]
 
-    def rows(self, balancing: str | None = None) -> list[dict]:
-        """The runs that trained (``status`` ok), of one kind of balancing or of all, torch before Keras, by seed."""
-        return [r for r in self.results["rows"] if r["status"] == "ok" and balancing in (None, r["balancing"])]
+    def rows(self, balancing: str | None = None, decoder: str = "segnet") -> list[dict]:
+        """The runs that trained (``status`` ok) with one decoder (SegNet's own unless named), of one kind of
+        balancing or of all, torch before Keras, by seed."""
+        return [r for r in self.results["rows"] if r["status"] == "ok" and balancing in (None, r["balancing"])
+                and r.get("decoder", "segnet") == decoder]
 
-    def values(self, balancing: str, score: str) -> list[float]:
-        """One score over the runs of one kind of balancing, in :meth:`rows` order."""
-        return [row[score] for row in self.rows(balancing)]
+    def values(self, balancing: str, score: str, decoder: str = "segnet") -> list[float]:
+        """One score over the runs of one kind of balancing and one decoder, in :meth:`rows` order."""
+        return [row[score] for row in self.rows(balancing, decoder)]
 
     def paired(self, score: str, left: str, right: str) -> list[float]:
-        """``left - right`` of one score, run by run, where both were trained with the same framework and seed."""
-        right_of = {(r["framework"], r["seed"]): r[score] for r in self.rows(right)}
-        return [r[score] - right_of[(r["framework"], r["seed"])] for r in self.rows(left)
+        """``left - right`` of one score, run by run, where both were trained with the same framework and seed:
+        two kinds of balancing, with SegNet's own decoder."""
+        return self._paired(score, self.rows(left), self.rows(right))
+
+    def decoders_paired(self, score: str, left: str, right: str) -> list[float]:
+        """``left - right`` of one score for two decoders trained with plain cross-entropy, run by run."""
+        return self._paired(score, self.rows("none", left), self.rows("none", right))
+
+    @staticmethod
+    def _paired(score: str, left: list[dict], right: list[dict]) -> list[float]:
+        right_of = {(r["framework"], r["seed"]): r[score] for r in right}
+        return [r[score] - right_of[(r["framework"], r["seed"])] for r in left
                 if (r["framework"], r["seed"]) in right_of]
 
     def describe(self) -> str:
