@@ -164,7 +164,8 @@ def test_a_smoke_run_writes_a_file_the_chapters_reader_accepts(tmp_path):
     out = tmp_path / "camvid-segnet-smoke-quick.json"
     env = dict(os.environ, COURSEKIT_DATA=str(DATA), PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
     subprocess.run([sys.executable, "-m", "benchmarks.segnet_camvid", "--frameworks", "torch", "--seeds", "0",
-                    "--balancing", "none,segnet", "--decoders", "segnet,vgg_segnet", "--epochs", "1", "--width", "2", "--train-frames", "8",
+                    "--balancing", "none,segnet", "--decoders", "segnet,vgg_segnet",
+                    "--epochs", "1", "--width", "2", "--train-frames", "8",
                     "--test-frames", "4", "--out", str(out)], cwd=ROOT, env=env, check=True, timeout=600)
     sweep = results.read_camvid_sweep(out)
     assert [r["balancing"] for r in sweep.rows()] == ["none", "segnet"]
