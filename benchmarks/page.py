@@ -37,14 +37,16 @@ def results_files(folder: Path = RESULTS) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if not p.name.startswith(OTHER_EXPERIMENTS))
 
 
+def _read(path: Path) -> dict:
+    """One results file, remembering its ``file`` (relative to the repository where it lies inside it)."""
+    result = json.loads(path.read_text())
+    result["file"] = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+    return result
+
+
 def load(folder: Path = RESULTS) -> list[dict]:
     """Every results file, CPU machines first; each remembers its ``file``."""
-    results = []
-    for path in results_files(folder):
-        result = json.loads(path.read_text())
-        result["file"] = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
-        results.append(result)
-    return sorted(results, key=lambda r: (bool(r["machine"]["gpu"]), r["file"]))
+    return sorted((_read(path) for path in results_files(folder)), key=lambda r: (bool(r["machine"]["gpu"]), r["file"]))
 
 
 def digest(results: list[dict]) -> str:
@@ -124,12 +126,7 @@ def models_block(results: list[dict]) -> str:
 
 def smoke_results(folder: Path = RESULTS) -> list[dict]:
     """The full-profile smoke runs' files (``smoke-<machine>.json``), each remembering its ``file``."""
-    found = []
-    for path in sorted(folder.glob(f"{SMOKE_PREFIX}*.json")):
-        result = json.loads(path.read_text())
-        result["file"] = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
-        found.append(result)
-    return found
+    return [_read(path) for path in sorted(folder.glob(f"{SMOKE_PREFIX}*.json"))]
 
 
 def _pair(runs: dict, cell) -> str:

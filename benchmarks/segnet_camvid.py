@@ -61,13 +61,13 @@ def class_weights(balancing: str, masks, num_classes: int, ignore_index: int):
     return None
 
 
-def build_decoder(decoder: str, framework: str, num_classes: int, width: int):
-    """The chapter's SegNet with one of :data:`DECODERS`."""
+def build_decoder(decoder: str, framework: str, num_classes: int, width: int, in_channels: int = 3):
+    """The chapter's SegNet with one of :data:`DECODERS` (``segnet_nearest``: SegNet without its indices)."""
     from coursekit.models import build
 
-    if decoder == "segnet_nearest":
-        return build("segnet", framework, num_classes=num_classes, width=width, upsampling="nearest")
-    return build(decoder, framework, num_classes=num_classes, width=width)
+    options = {"upsampling": "nearest"} if decoder == "segnet_nearest" else {}
+    return build("segnet" if options else decoder, framework, in_channels=in_channels, num_classes=num_classes,
+                 width=width, **options)
 
 
 def plan(balancings, decoders, frameworks, seeds) -> list[tuple[str, str, str, int]]:

@@ -95,14 +95,10 @@ class Cost:
 
 
 def _build(training: Training, settings):
-    from coursekit.models import build
+    from .segnet_camvid import build_decoder  # knows chapter 3's segnet_nearest, and every other name
 
     width = 64 if training.full_width else settings.width
-    name, options = training.model, {}
-    if name == "segnet_nearest":  # chapter 3's ablation: SegNet with plain up-sampling
-        name, options = "segnet", {"upsampling": "nearest"}
-    return build(name, "torch", in_channels=training.in_channels, num_classes=training.num_classes, width=width,
-                 **options)
+    return build_decoder(training.model, "torch", training.num_classes, width, training.in_channels)
 
 
 def _layer_outputs(model, in_channels: int, height: int, width: int) -> tuple[int, int]:
