@@ -18,7 +18,7 @@ from pathlib import Path
 
 from coursekit.results import EXPERIMENT_PREFIXES, SMOKE_PREFIX
 
-from . import goals, t4, tables
+from . import goals, smoke, t4, tables
 from .worker import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -129,25 +129,6 @@ def smoke_results(folder: Path = RESULTS) -> list[dict]:
     return [_read(path) for path in sorted(folder.glob(f"{SMOKE_PREFIX}*.json"))]
 
 
-def _pair(runs: dict, cell) -> str:
-    """One cell for both frameworks: torch's value / Keras' value."""
-    return " / ".join(cell(runs[f]) if f in runs else "–" for f in ("torch", "keras"))
-
-
-def smoke_table(result: dict) -> str:
-    """A chapter a row, torch and Keras side by side, narrow enough for the page's column."""
-    lines = ["| chapter | passed | seconds | peak RSS GiB | step s | claim cells skipped |",
-             "|---|---|---|---|---|---|"]
-    for stem, runs in result["runs"].items():
-        passed = _pair(runs, lambda row: "yes" if row["passed"] else "**no**")
-        seconds = _pair(runs, lambda row: f"{row['seconds']:.0f}")
-        memory = _pair(runs, lambda row: "–" if row.get("peak_rss_mb") is None else f"{row['peak_rss_mb'] / 1024:.1f}")
-        step = _pair(runs, lambda row: "–" if row.get("step_seconds") is None else f"{row['step_seconds']:.1f}")
-        skipped = _pair(runs, lambda row: str(len(row.get("skipped_claims", []))))
-        lines.append(f"| {stem.replace('_', ' ')} | {passed} | {seconds} | {memory} | {step} | {skipped} |")
-    return "\n".join(lines) + "\n\nEach cell: torch / Keras."
-
-
 def smoke_block(folder: Path = RESULTS) -> str:
     """Every chapter of every smoke run, per framework: passed or not, seconds, peak memory, step time."""
     parts = []
@@ -156,7 +137,7 @@ def smoke_block(folder: Path = RESULTS) -> str:
         dates = when[0] if len(when) == 1 else f"{when[0]} to {when[-1]}"
         threads = r["threads_per_kernel"]
         parts.append(f"**CPU: {r['machine']['cpu']}, {r['machine']['cores']} cores, {dates}** (`{r['file']}`)\n\n"
-                     f"{smoke_table(r)}\n\nEach training cut to {r['smoke']['epochs']} epoch of "
+                     f"{smoke.table(r)}\n\nEach training cut to {r['smoke']['epochs']} epoch of "
                      f"{r['smoke']['steps_per_epoch']} steps, each evaluation and prediction to "
                      f"{r['smoke']['images']} images; threads per kernel: {threads}; step: the slowest "
                      "training's last step, at the full profile's batch and image size.")

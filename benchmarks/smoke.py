@@ -347,17 +347,23 @@ def local_places(work: Path, data: Path | None) -> dict[str, str]:
     return places
 
 
-def table(results: dict) -> str:
-    lines = ["| chapter | framework | result | seconds | peak RSS (MB) | step (s) | claim cells skipped |",
-             "|---|---|---|---|---|---|---|"]
-    for stem, runs in results["runs"].items():
-        for framework, row in runs.items():
-            step = "" if row.get("step_seconds") is None else f"{row['step_seconds']:.2f}"
-            rss = "" if row.get("peak_rss_mb") is None else f"{row['peak_rss_mb']:.0f}"
-            result = "pass" if row["passed"] else f"**FAIL** {row['status']}"[:160]
-            lines.append(f"| {stem} | {framework} | {result} | {row['seconds']:.0f} | {rss} | {step} | "
-                         f"{len(row.get('skipped_claims', []))} |")
-    return "\n".join(lines)
+def _pair(runs: dict, cell) -> str:
+    """One cell for both frameworks: torch's value / Keras' value."""
+    return " / ".join(cell(runs[f]) if f in runs else "–" for f in ("torch", "keras"))
+
+
+def table(result: dict) -> str:
+    """A chapter a row, torch and Keras side by side, narrow enough for the page's column."""
+    lines = ["| chapter | passed | seconds | peak RSS GiB | step s | claim cells skipped |",
+             "|---|---|---|---|---|---|"]
+    for stem, runs in result["runs"].items():
+        passed = _pair(runs, lambda row: "yes" if row["passed"] else "**no**")
+        seconds = _pair(runs, lambda row: f"{row['seconds']:.0f}")
+        memory = _pair(runs, lambda row: "–" if row.get("peak_rss_mb") is None else f"{row['peak_rss_mb'] / 1024:.1f}")
+        step = _pair(runs, lambda row: "–" if row.get("step_seconds") is None else f"{row['step_seconds']:.1f}")
+        skipped = _pair(runs, lambda row: str(len(row.get("skipped_claims", []))))
+        lines.append(f"| {stem.replace('_', ' ')} | {passed} | {seconds} | {memory} | {step} | {skipped} |")
+    return "\n".join(lines) + "\n\nEach cell: torch / Keras."
 
 
 def parse(argv=None) -> argparse.Namespace:

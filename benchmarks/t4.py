@@ -85,9 +85,13 @@ class Cost:
     activation_values: int  # floating-point layer outputs of one image
     index_values: int  # integer layer outputs (pooling indices) of one image
 
+    @property
+    def work(self) -> int:
+        """Multiply-adds of the whole training: every image seen, forward and backward."""
+        return BACKWARD_FACTOR * self.multiply_adds * self.images_seen
+
     def minutes(self, framework: str) -> float:
-        work = BACKWARD_FACTOR * self.multiply_adds * self.images_seen
-        return work / RATE[PRECISION[framework]] / 60
+        return self.work / RATE[PRECISION[framework]] / 60
 
     def training_gib(self, framework: str) -> float:
         per_image = self.activation_values * BYTES_PER_VALUE[PRECISION[framework]] + self.index_values * 8
@@ -178,7 +182,7 @@ def table(profile: str = "full") -> str:
              "|---|---|---|---|---|---|"]
     for e in estimates(profile):
         costs = e["costs"]
-        work = sum(BACKWARD_FACTOR * c.multiply_adds * c.images_seen for c in costs) / 1e15
+        work = sum(c.work for c in costs) / 1e15
         numbers = ([f"{work:.2f}", f"{e['torch_minutes']:.1f} / {e['keras_minutes']:.1f}",
                     f"{e['torch_gib']:.1f} / {e['keras_gib']:.1f}"] if costs else ["–"] * 3)
         chapter = e["chapter"].replace("_", " ")  # words wrap where a code span would not
