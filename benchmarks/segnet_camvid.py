@@ -22,10 +22,13 @@ accuracy, class average accuracy, mIoU, the IoU of every class and the mean
 boundary F1, and trains
 in its own process with ``--threads`` threads (``--jobs`` at once).  The file
 ``benchmarks/results/camvid-segnet-<machine>-<profile>.json`` is read by the
-chapter with :func:`coursekit.results.load_camvid_sweep`.
+chapter with :func:`coursekit.results.load_camvid_sweep`.  A command that
+runs some of the runs keeps the others already in that file, when the file
+was measured on this machine with the same settings.
 
     python -m benchmarks.segnet_camvid                        # 30 runs, 2 at a time: about an hour on 2 cores
     python -m benchmarks.segnet_camvid --frameworks torch --seeds 0 --balancing none
+    python -m benchmarks.segnet_camvid --balancing none --decoders vgg_segnet   # adds 6 runs to the file
 """
 
 from __future__ import annotations
@@ -164,9 +167,37 @@ def main(argv=None) -> dict:
                                       *(sys.argv[1:] if argv is None else argv)]),
                "rows": rows, "seconds": round(time.perf_counter() - started, 1),
                "load_average": {"start": load_start, "end": machine.load_average()}}
-    write_results(results, out)
+    write_results(merged(results, out), out)
     print(f"results written to {out} ({results['seconds'] / 60:.1f} min)", file=sys.stderr)
     return results
+
+
+def run_key(row: dict) -> tuple:
+    """What makes two rows the same run: decoder, balancing, framework and seed."""
+    return row.get("decoder", "segnet"), row["balancing"], row["framework"], row["seed"]
+
+
+def merged(results: dict, out: Path) -> dict:
+    """``results`` with the rows of the file already at ``out`` that this command did not rerun, when that
+    file was measured with the same settings on the same machine: a subset can be rerun or added without
+    training the rest again.  A file of other settings is replaced, and the command says so."""
+    if not out.exists():
+        return results
+    import json
+
+    earlier = json.loads(out.read_text())
+    same = all(earlier.get(key) == results[key] for key in ("schema", "profile", "settings")) and \
+        earlier.get("machine", {}).get("tag") == results["machine"]["tag"]
+    if not same:
+        print(f"{out}: measured with other settings or on another machine; replaced", file=sys.stderr)
+        return results
+    rerun = {run_key(row) for row in results["rows"]}
+    kept = [row for row in earlier["rows"] if run_key(row) not in rerun]
+    if not kept:
+        return results
+    print(f"{out}: kept {len(kept)} earlier run(s) this command did not rerun", file=sys.stderr)
+    return {**results, "rows": kept + results["rows"], "seconds": round(earlier["seconds"] + results["seconds"], 1),
+            "earlier_commands": earlier.get("earlier_commands", []) + [earlier["command"]]}
 
 
 if __name__ == "__main__":

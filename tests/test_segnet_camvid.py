@@ -31,10 +31,15 @@ def committed() -> list[Path]:
 def test_a_quick_profile_sweep_is_committed_and_complete():
     assert committed(), "run python -m benchmarks.segnet_camvid and commit its file"
     sweep = results.read_camvid_sweep(committed()[-1])
-    assert [r["status"] for r in sweep.results["rows"]] == ["ok"] * 18
+    assert [r["status"] for r in sweep.results["rows"]] == ["ok"] * 30
     runs = {(r["framework"], r["seed"], r["balancing"]) for r in sweep.rows()}
     assert runs == {(f, s, b) for f in ("torch", "keras") for s in (0, 1, 2)
                     for b in ("none", "median_frequency", "segnet")}
+    for decoder in ("segnet", "segnet_nearest", "vgg_segnet"):
+        plain = sweep.rows("none", decoder)
+        assert sorted((r["framework"], r["seed"]) for r in plain) == sorted(
+            (f, s) for f in ("torch", "keras") for s in (0, 1, 2)), decoder
+        assert all("boundary_f1" in r for r in plain), f"{decoder}: a plain run without boundary F1"
     # the file was measured with the profile the chapter trains with, not an older one
     quick = profiles.TABLE["segnet_camvid"]["quick"].as_dict()
     assert {k: sweep.settings[k] for k in quick} == quick
@@ -60,6 +65,35 @@ def test_what_chapter_3_says_of_balancing_holds_in_the_committed_runs():
     assert SEGNET_CAMVID_CLASS_WEIGHTS[CAMVID_CLASSES.index("sign")] > 2 * ours["sign"]
 
 
+def higher_in(sweep, score, left, right) -> dict[str, int]:
+    """In how many pairs of runs, per framework, ``left``'s score beat ``right``'s."""
+    return {f: sum(g > 0 for g in sweep.decoders_paired(score, left, right, framework=f)) for f in ("torch", "keras")}
+
+
+def test_what_chapter_3_says_of_the_decoders_on_camvid_holds_in_the_committed_runs():
+    """No comparison holds in all six pairs; the indices win boundary F1 in five of six and mIoU in two (none in
+    Keras); VGG-SegNet beats nearest SegNet on both scores in every torch pair and loses in every Keras pair; each
+    mean mIoU lies inside the other two decoders' ranges."""
+    sweep = results.read_camvid_sweep(committed()[-1])
+    assert higher_in(sweep, "boundary_f1", "segnet", "segnet_nearest") in ({"torch": 3, "keras": 2},
+                                                                           {"torch": 2, "keras": 3})
+    assert higher_in(sweep, "mean_iou", "segnet", "segnet_nearest") == {"torch": 2, "keras": 0}
+    for score in ("mean_iou", "boundary_f1"):
+        assert higher_in(sweep, score, "vgg_segnet", "segnet_nearest") == {"torch": 3, "keras": 0}
+    pairs = [("segnet", "segnet_nearest"), ("vgg_segnet", "segnet_nearest"), ("segnet", "vgg_segnet")]
+    for score in ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "boundary_f1"):
+        for left, right in pairs:
+            wins = sum(higher_in(sweep, score, left, right).values())
+            assert 0 < wins < 6, f"{left} against {right} on {score} holds in every pair: the chapter says none does"
+    gains = sweep.decoders_paired("boundary_f1", "segnet", "segnet_nearest")
+    assert max(gains) < 0.05, "the indices' boundary F1 lead is 'at most a few points'"
+    decoders = ("segnet", "segnet_nearest", "vgg_segnet")
+    for decoder in decoders:
+        mean = np.mean(sweep.values("none", "mean_iou", decoder))
+        for other in set(decoders) - {decoder}:
+            assert min(sweep.values("none", "mean_iou", other)) <= mean <= max(sweep.values("none", "mean_iou", other))
+
+
 @pytest.mark.skipif(not (DATA / "camvid" / "train").is_dir(), reason="needs the CamVid frames of ../shared/data")
 def test_every_run_beats_the_majority_class_by_far():
     sweep = results.read_camvid_sweep(committed()[-1])
@@ -71,7 +105,8 @@ def test_every_run_beats_the_majority_class_by_far():
     floor = metrics.mean_iou(test.masks, majority.predict(test.images), len(CAMVID_CLASSES),
                              ignore_index=test.ignore_index)
     assert floor < 0.05
-    assert min(sweep.values("none", "mean_iou")) > floor + 0.15
+    for decoder in ("segnet", "segnet_nearest", "vgg_segnet"):
+        assert min(sweep.values("none", "mean_iou", decoder)) > floor + 0.15, decoder
 
 
 # --- The reader ------------------------------------------------------------------------------------------
@@ -113,6 +148,7 @@ def test_decoders_are_paired_on_plain_runs_and_kept_out_of_the_balancing_rows(tm
     assert sweep.values("none", "mean_iou", "segnet_nearest") == [0.22, 0.25]
     assert sweep.decoders_paired("mean_iou", "segnet", "segnet_nearest") == pytest.approx([0.08, 0.03])
     assert sweep.decoders_paired("mean_iou", "segnet", "vgg_segnet") == pytest.approx([0.04])
+    assert sweep.decoders_paired("mean_iou", "segnet", "segnet_nearest", framework="keras") == pytest.approx([0.03])
 
 
 def test_the_plan_balances_segnet_only_and_compares_decoders_on_plain_cross_entropy():
@@ -173,6 +209,23 @@ def test_a_smoke_run_writes_a_file_the_chapters_reader_accepts(tmp_path):
     assert sweep.rows("segnet")[0]["class_weights"] == pytest.approx(SEGNET_CAMVID_CLASS_WEIGHTS.tolist())
     assert len(sweep.paired("mean_iou", "segnet", "none")) == 1
     assert len(sweep.decoders_paired("boundary_f1", "segnet", "vgg_segnet")) == 1
+
+
+def test_a_rerun_keeps_the_runs_it_did_not_redo_and_replaces_a_file_of_other_settings(tmp_path, capsys):
+    from benchmarks.segnet_camvid import merged
+
+    out = sweep_file(tmp_path, [row("torch", 0, "none", 0.30), row("torch", 0, "segnet", 0.25)],
+                     {"command": "first", "seconds": 10.0, "machine": {"tag": "cpu-test"}})
+    earlier = json.loads(out.read_text())
+    now = {**earlier, "command": "second", "seconds": 5.0,
+           "rows": [row("torch", 0, "segnet", 0.27), {**row("torch", 0, "none", 0.2), "decoder": "vgg_segnet"}]}
+    both = merged(now, out)
+    assert [(r["balancing"], r.get("decoder"), r["mean_iou"]) for r in both["rows"]] == [
+        ("none", None, 0.30), ("segnet", None, 0.27), ("none", "vgg_segnet", 0.2)]
+    assert both["command"] == "second" and both["earlier_commands"] == ["first"] and both["seconds"] == 15.0
+    other = {**now, "settings": {**now["settings"], "epochs": 28}}
+    assert merged(other, out) is other
+    assert "replaced" in capsys.readouterr().err
 
 
 def test_the_default_file_name_is_the_one_the_reader_looks_for(tmp_path, monkeypatch):

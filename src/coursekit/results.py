@@ -564,9 +564,11 @@ class CamVidSweep:
         two kinds of balancing, with SegNet's own decoder."""
         return self._paired(score, self.rows(left), self.rows(right))
 
-    def decoders_paired(self, score: str, left: str, right: str) -> list[float]:
-        """``left - right`` of one score for two decoders trained with plain cross-entropy, run by run."""
-        return self._paired(score, self.rows("none", left), self.rows("none", right))
+    def decoders_paired(self, score: str, left: str, right: str, framework: str | None = None) -> list[float]:
+        """``left - right`` of one score for two decoders trained with plain cross-entropy, run by run (of one
+        framework where it is named)."""
+        return self._paired(score, [r for r in self.rows("none", left) if framework in (None, r["framework"])],
+                            self.rows("none", right))
 
     @staticmethod
     def _paired(score: str, left: list[dict], right: list[dict]) -> list[float]:
@@ -577,7 +579,8 @@ class CamVidSweep:
     def describe(self) -> str:
         """Where, when and how the runs were measured, in one line."""
         m, s = self.results["machine"], self.settings
-        return (f"{self.path.name}\n{len(self.rows())} runs on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), "
+        trained = sum(row["status"] == "ok" for row in self.results["rows"])
+        return (f"{self.path.name}\n{trained} runs on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), "
                 f"{self.results['date'][:10]}\nSegNet width {s['width']}, {s['image_height']}×{s['image_size']} px, "
                 f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s['schedule']})")
 
