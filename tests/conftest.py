@@ -41,14 +41,29 @@ def _close_figures():
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory) -> Path:
-    """The book built as `make book` builds it (quick profile, torch), once per test session."""
+    """The book built as `make book` builds it (quick profile, torch), once per test session.
+
+    This build is also the torch run of every chapter: it executes each notebook top to bottom (an error in
+    any cell fails it), with TensorFlow hidden as on a machine that has only torch (the chapters of
+    ONE_FRAMEWORK must run so; the other executed pages need no framework of their own), and it prints how
+    long each notebook took.  test_notebooks runs them under Keras."""
     out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, COURSEKIT_FRAMEWORK="torch", COURSEKIT_PROFILE="quick")
+    env = hide_other_framework(dict(os.environ, COURSEKIT_FRAMEWORK="torch", COURSEKIT_PROFILE="quick"), "torch")
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
                             capture_output=True, text=True, env=env, timeout=3600)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
+    for name, seconds in execution_seconds(out / "_build" / ".jupyter_cache"):
+        print(f"{name} under torch (book build): {seconds:.0f} s")
     return out / "_build" / "html"
+
+
+def execution_seconds(cache: Path) -> list[tuple[str, float]]:
+    """(page, seconds) of every notebook the book build executed, from the build's jupyter-cache."""
+    from jupyter_cache import get_cache
+
+    records = get_cache(str(cache)).list_cache_records() if cache.is_dir() else []
+    return sorted((Path(r.uri).name, (r.data or {}).get("execution_seconds", float("nan"))) for r in records)
 
 
 def assert_rejected_showing_the_case(checker, answer) -> None:

@@ -73,15 +73,12 @@ def test_every_github_link_in_the_book_uses_the_configured_repository():
             assert found.removesuffix(".git") == url.removeprefix("https://github.com/"), f"{page.name}: {found}"
 
 
-# Under torch every notebook is executed by the book build (tests/test_book.py builds the site as `make book`
-# does, COURSEKIT_FRAMEWORK=torch, and an error in any cell fails it), and the student edition runs under torch
-# too; so here each notebook runs under Keras, and `make test` executes every chapter in both frameworks without
-# training each one a third time under torch.
-#
-# A chapter in conftest.ONE_FRAMEWORK runs with only its framework installed: its Keras run here hides torch, and
-# a torch run with TensorFlow hidden is added (chapter 7's is its student edition, which runs whole).
-RUNS = [(path, "keras") for path in NOTEBOOKS] + [(path, "torch") for path in NOTEBOOKS
-                                                  if path.stem in ONE_FRAMEWORK and path.stem != "07_comparison"]
+# Under torch every notebook is executed by the book build (conftest.built builds the site as `make book` does,
+# COURSEKIT_FRAMEWORK=torch with TensorFlow hidden, and an error in any cell fails it), and the student edition's
+# exercises run under torch too; so here each notebook runs under Keras, and `make test` executes every chapter
+# once in each framework.  A chapter in conftest.ONE_FRAMEWORK runs with only its framework installed: its Keras
+# run here hides torch, the book build hides TensorFlow.
+RUNS = [(path, "keras") for path in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("path, framework", RUNS, ids=lambda v: v.name if hasattr(v, "name") else v)
