@@ -146,6 +146,7 @@ def main(argv=None) -> dict:
               "profile": options.profile, "overrides": overrides}
              for decoder, balancing, framework, seed in plan(options.balancing, options.decoders, options.frameworks,
                                                              options.seeds)]
+    earlier = earlier_results(out)  # a malformed file is refused now, not after an hour of training
     load_start, started = machine.load_average(), time.perf_counter()
 
     def one(spec: dict) -> dict:
@@ -167,7 +168,7 @@ def main(argv=None) -> dict:
                                       *(sys.argv[1:] if argv is None else argv)]),
                "rows": rows, "seconds": round(time.perf_counter() - started, 1),
                "load_average": {"start": load_start, "end": machine.load_average()}}
-    write_results(merged(results, out), out)
+    write_results(merged(results, earlier, out), out)
     print(f"results written to {out} ({results['seconds'] / 60:.1f} min)", file=sys.stderr)
     return results
 
@@ -177,15 +178,20 @@ def run_key(row: dict) -> tuple:
     return row.get("decoder", "segnet"), row["balancing"], row["framework"], row["seed"]
 
 
-def merged(results: dict, out: Path) -> dict:
-    """``results`` with the rows of the file already at ``out`` that this command did not rerun, when that
+def earlier_results(out: Path) -> dict | None:
+    """What the file at ``out`` holds, checked (:func:`coursekit.results.read_camvid_sweep` names a fault), or
+    ``None`` where there is none yet."""
+    from coursekit.results import read_camvid_sweep
+
+    return read_camvid_sweep(out).results if out.exists() else None
+
+
+def merged(results: dict, earlier: dict | None, out: Path) -> dict:
+    """``results`` with the rows of ``earlier`` (the file at ``out``) that this command did not rerun, when that
     file was measured with the same settings on the same machine: a subset can be rerun or added without
     training the rest again.  A file of other settings is replaced, and the command says so."""
-    if not out.exists():
+    if earlier is None:
         return results
-    import json
-
-    earlier = json.loads(out.read_text())
     same = all(earlier.get(key) == results[key] for key in ("schema", "profile", "settings")) and \
         earlier.get("machine", {}).get("tag") == results["machine"]["tag"]
     if not same:

@@ -212,20 +212,33 @@ def test_a_smoke_run_writes_a_file_the_chapters_reader_accepts(tmp_path):
 
 
 def test_a_rerun_keeps_the_runs_it_did_not_redo_and_replaces_a_file_of_other_settings(tmp_path, capsys):
-    from benchmarks.segnet_camvid import merged
+    from benchmarks.segnet_camvid import earlier_results, merged
 
     out = sweep_file(tmp_path, [row("torch", 0, "none", 0.30), row("torch", 0, "segnet", 0.25)],
                      {"command": "first", "seconds": 10.0, "machine": {"tag": "cpu-test"}})
-    earlier = json.loads(out.read_text())
+    earlier = earlier_results(out)
     now = {**earlier, "command": "second", "seconds": 5.0,
            "rows": [row("torch", 0, "segnet", 0.27), {**row("torch", 0, "none", 0.2), "decoder": "vgg_segnet"}]}
-    both = merged(now, out)
+    both = merged(now, earlier, out)
     assert [(r["balancing"], r.get("decoder"), r["mean_iou"]) for r in both["rows"]] == [
         ("none", None, 0.30), ("segnet", None, 0.27), ("none", "vgg_segnet", 0.2)]
     assert both["command"] == "second" and both["earlier_commands"] == ["first"] and both["seconds"] == 15.0
     other = {**now, "settings": {**now["settings"], "epochs": 28}}
-    assert merged(other, out) is other
+    assert merged(other, earlier, out) is other
     assert "replaced" in capsys.readouterr().err
+    assert merged(now, earlier_results(tmp_path / "none-yet.json"), out) is now
+
+
+def test_a_malformed_results_file_is_refused_before_any_training(tmp_path, monkeypatch):
+    from benchmarks import segnet_camvid
+
+    out = tmp_path / "camvid-segnet-test-quick.json"
+    out.write_text("{not json")
+    monkeypatch.setattr(segnet_camvid, "run_in_child", lambda *a: pytest.fail("trained despite a broken file"))
+    with pytest.raises(results.ResultsFileError, match="camvid-segnet-test-quick.json"):
+        segnet_camvid.main(["--frameworks", "torch", "--seeds", "0", "--balancing", "none", "--decoders", "segnet",
+                            "--out", str(out)])
+    assert out.read_text() == "{not json"
 
 
 def test_the_default_file_name_is_the_one_the_reader_looks_for(tmp_path, monkeypatch):
