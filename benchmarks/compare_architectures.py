@@ -4,6 +4,7 @@
     python -m benchmarks.compare_architectures --profile quick --threads 1
     python -m benchmarks.compare_architectures --models fcn8s,unet_bn --frameworks torch --seeds 0 \\
         --epochs 1 --image-size 32 --width 2 --train-images 8 --out smoke/compare-smoke-quick.json   # a smoke test
+    python -m benchmarks.compare_architectures --dataset camvid --threads 1 --jobs 2   # the same models on CamVid
 
 Every model sees the same data: ISBI 2012 split by slice as chapter 4 splits it
 (the last third of the stack held out, at most ``val_images`` slices), the same
@@ -24,6 +25,9 @@ stem, an ``.npz`` holds three held-out crops, their truth and every run's
 prediction, for the chapter's pictures.  Chapter 7 reads both with
 :func:`coursekit.results.load_comparison`, which shares this file's schema
 (:data:`coursekit.results.COMPARISON_SCHEMA` and the keys beside it).
+
+``--dataset camvid`` trains the same models on CamVid instead and adds them to
+the same file (:mod:`benchmarks.compare_camvid`); a later ISBI run keeps them.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import numpy as np
 from coursekit import baselines, metrics
 from coursekit.models import names
 from coursekit.profiles import settings_for
-from coursekit.results import COMPARISON_SCHEMA, DEFAULT_INIT, RESULTS, comparison_file_name, prediction_key
+from coursekit.results import CAMVID, COMPARISON_SCHEMA, DEFAULT_INIT, RESULTS, comparison_file_name, prediction_key
 
 from . import comma_separated, limit_threads, machine, write_results
 from .worker import ROOT, run_in_child
@@ -228,6 +232,19 @@ def measure(spec: dict) -> dict:
 # --- In the parent: the rows, the baselines, the files ------------------------------------------------
 
 
+def peak_memory(row: dict) -> dict:
+    """``row`` with ``peak_memory_mb`` and what it measures: on a GPU what torch / TensorFlow allocated at most;
+    on a CPU the host memory the model added to its process (weights, activations, optimiser state) above the
+    framework and the data (where /proc cannot tell that, the whole process's peak RSS)."""
+    if row.get("peak_gpu_mb") is not None:
+        row["peak_memory_mb"], row["peak_memory_kind"] = row["peak_gpu_mb"], "GPU allocated"
+    elif row.get("added_rss_mb") is not None:
+        row["peak_memory_mb"], row["peak_memory_kind"] = row["added_rss_mb"], "host RSS added by the model"
+    else:
+        row["peak_memory_mb"], row["peak_memory_kind"] = row.get("peak_rss_mb"), "host RSS of the process"
+    return row
+
+
 def initialisation(model: str, default_init: bool) -> str:
     """How ``model`` starts, as the results file records it."""
     if model not in HE_START:
@@ -263,13 +280,22 @@ def parse(argv=None) -> argparse.Namespace:
                              f"(default: {','.join(map(str, DEFAULT_SEEDS))})")
     parser.add_argument("--default-init", action="store_true",
                         help="start FCN-8s from the framework's default initialiser instead of he_initialise")
+    parser.add_argument("--dataset", choices=["isbi2012", "camvid"], default="isbi2012",
+                        help="isbi2012 (default), or camvid: the same models on road scenes, added to the ISBI "
+                             "file (benchmarks.compare_camvid)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once (CamVid only; default 1: one run's time is then its own)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per (model, framework)")
     parser.add_argument("--note", default="", help="a remark stored with the results")
     smoke = parser.add_argument_group("overrides of the profile row (smoke tests)")
     for name in ("epochs", "image_size", "width", "train_images", "val_images", "batch_size"):
         smoke.add_argument("--" + name.replace("_", "-"), type=int, dest=name)
     smoke.add_argument("--lr", type=float)
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    options.argv = sys.argv[1:] if argv is None else list(argv)
+    if options.dataset != "camvid" and options.jobs != 1:
+        parser.error("--jobs applies to --dataset camvid only")
+    return options
 
 
 def settings(options) -> dict:
@@ -299,9 +325,14 @@ def main(argv=None) -> dict:
         limit_threads(options.threads)
     described = machine.machine()
     options.profile = options.profile if options.profile != "auto" else ("full" if described["gpu"] else "quick")
-    chosen = settings(options)
     variant = DEFAULT_INIT if options.default_init else None
     out = options.out or default_out(described, options.profile, variant)
+    from . import compare_camvid  # not at the top: it builds on this module
+
+    if options.dataset == "camvid":
+        return compare_camvid.main(options, out, described)
+    chosen = settings(options)
+    camvid_part, camvid_arrays = compare_camvid.carried_over(out, described)  # a rerun on ISBI keeps CamVid's
     load_start = machine.load_average()
     started = time.perf_counter()
 
@@ -333,17 +364,9 @@ def main(argv=None) -> dict:
                     "default_init": options.default_init, **chosen, "predictions_file": str(predictions_file)}
             began = time.perf_counter()
             result = run_in_child("compare", spec, options.timeout)
-            row = {"model": model, "framework": framework, "seed": seed, "status": result.pop("status", "ok"),
-                   **result, "wall_seconds": round(time.perf_counter() - began, 1)}
-            # on a GPU what torch / TensorFlow allocated at most; on a CPU the host memory the model added
-            # to the process (its weights, activations, optimiser state) above the framework and the data
-            # (where /proc cannot tell that, the whole process's peak RSS)
-            if row.get("peak_gpu_mb") is not None:
-                row["peak_memory_mb"], row["peak_memory_kind"] = row["peak_gpu_mb"], "GPU allocated"
-            elif row.get("added_rss_mb") is not None:
-                row["peak_memory_mb"], row["peak_memory_kind"] = row["added_rss_mb"], "host RSS added by the model"
-            else:
-                row["peak_memory_mb"], row["peak_memory_kind"] = row.get("peak_rss_mb"), "host RSS of the process"
+            row = peak_memory({"model": model, "framework": framework, "seed": seed,
+                               "status": result.pop("status", "ok"), **result,
+                               "wall_seconds": round(time.perf_counter() - began, 1)})
             if row["status"] == "ok":
                 arrays[key] = np.load(predictions_file)
             rows.append(row)
@@ -354,8 +377,7 @@ def main(argv=None) -> dict:
     results = {"schema": COMPARISON_SCHEMA, "date": machine.now(), "machine": described, "versions": machine.versions(),
                "profile": options.profile, "variant": variant, "threads": options.threads or "default",
                "note": options.note,
-               "command": shlex.join(["python", "-m", "benchmarks.compare_architectures",
-                                      *(sys.argv[1:] if argv is None else argv)]),
+               "command": shlex.join(["python", "-m", "benchmarks.compare_architectures", *options.argv]),
                "settings": {**chosen, "models": options.models, "frameworks": options.frameworks, "loss": LOSS,
                             "schedule": SCHEDULE, "seeds": options.seeds, "optimizer": "adam",
                             "initialisation": {m: initialisation(m, options.default_init) for m in options.models},
@@ -368,6 +390,8 @@ def main(argv=None) -> dict:
                                "window": arrays["window"].tolist(), "size": list(arrays["truth"].shape[1:])},
                "seconds": round(time.perf_counter() - started, 1),
                "load_average": {"start": load_start, "end": machine.load_average()}}
+    if camvid_part is not None:
+        results[CAMVID], arrays = camvid_part, {**arrays, **camvid_arrays}
     write_npz(arrays, out.with_suffix(".npz"))
     write_results(results, out)
     print(f"results written to {out} ({results['seconds'] / 60:.1f} min)", file=sys.stderr)

@@ -82,18 +82,28 @@ def plan(balancings, decoders, frameworks, seeds) -> list[tuple[str, str, str, i
     return runs
 
 
+def camvid_frames(settings, download: bool = False):
+    """The first ``settings.train_images`` training frames and ``settings.val_images`` test frames of CamVid,
+    resized to ``settings.image_shape``, from ``../shared/data`` or, with ``download``, the registry (as the
+    chapters' full profile fetches them); no fallback: a run without CamVid fails."""
+    from coursekit.data import load_dataset
+
+    frames = []
+    for split, count in (("train", settings.train_images), ("test", settings.val_images)):
+        loaded = load_dataset("camvid", split=split, size=settings.image_shape, fallback=False,
+                              download=download).load()
+        frames.append(dataclasses.replace(loaded, images=loaded.images[:count], masks=loaded.masks[:count]))
+    return tuple(frames)
+
+
 def measure(spec: dict) -> dict:
     """Train one SegNet on CamVid as ``spec`` says and score it on the test frames (run in a child process)."""
     import coursekit
     from coursekit import losses, metrics, train
-    from coursekit.data import load_dataset
 
     run = coursekit.setup(framework=spec["framework"], profile=spec["profile"], seed=spec["seed"], verbose=False)
     settings = dataclasses.replace(run.settings(EXPERIMENT), **spec.get("overrides", {}))
-    train_set = load_dataset("camvid", split="train", size=settings.image_shape, fallback=False).load()
-    test_set = load_dataset("camvid", split="test", size=settings.image_shape, fallback=False).load()
-    train_set, test_set = (dataclasses.replace(frames, images=frames.images[:count], masks=frames.masks[:count])
-                           for frames, count in ((train_set, settings.train_images), (test_set, settings.val_images)))
+    train_set, test_set = camvid_frames(settings, download=spec["profile"] == "full")
     num_classes, void = len(train_set.classes), train_set.ignore_index
     weights = class_weights(spec["balancing"], train_set.masks, num_classes, void)
     loss = "cross_entropy" if weights is None else losses.get_loss(

@@ -20,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "BENCHMARK-RESULT "
 TASKS = {"train_step": "benchmarks.models", "overhead": "benchmarks.overhead", "precision": "benchmarks.precision",
-         "compare": "benchmarks.compare_architectures", "camvid": "benchmarks.segnet_camvid"}
+         "compare": "benchmarks.compare_architectures", "compare_camvid": "benchmarks.compare_camvid",
+         "camvid": "benchmarks.segnet_camvid"}
 
 
 def peak_rss_mb() -> float:

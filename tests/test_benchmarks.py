@@ -187,6 +187,9 @@ def test_the_gpu_workflow_runs_every_notebook_in_the_full_profile_and_the_benchm
     compare = [i for i, run in enumerate(steps) if "benchmarks.compare_architectures --profile full" in run]
     first_notebooks = min(i for i, run in enumerate(steps) if "--nbval-lax" in run)
     assert compare and compare[0] < first_notebooks, "chapter 7 must find the full comparison when it runs"
+    on_camvid = [i for i in compare if "--dataset camvid" in steps[i]]
+    assert on_camvid and min(compare) < on_camvid[0] < first_notebooks, \
+        "the CamVid runs join the full file after its ISBI runs, before chapter 7 reads it"
     lock = (ROOT / "requirements-lock.txt").read_text()
     assert re.search(r"^torch==", lock, re.M) and re.search(r"^tensorflow==", lock, re.M), "gpu.yml reads these"
     (upload,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]

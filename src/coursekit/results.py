@@ -45,11 +45,24 @@ COMPARISON_KEYS = ("schema", "date", "machine", "versions", "profile", "settings
 COMPARISON_ROW_KEYS = ("model", "framework", "seed", "status", "params", "seconds_per_epoch",
                        "inference_seconds_per_image", "peak_memory_mb", "peak_memory_kind",
                        "membrane_dice", "mean_iou", "boundary_f1")
-COMPARISON_SCORES = ("membrane_dice", "cell_dice", "mean_iou", "boundary_f1")  # higher is better; averaged
+# higher is better; a summary averages them (ISBI's first, then CamVid's)
+COMPARISON_SCORES = ("membrane_dice", "cell_dice", "mean_iou", "boundary_f1", "pixel_accuracy", "mean_class_accuracy")
 COMPARISON_BASELINE_KEYS = ("name", "membrane_dice", "mean_iou", "boundary_f1")
 DEFAULT_INIT = "default-init"  # the variant whose FCN-8s starts from the framework's default initialiser
 COMPARISON_SETTING_KEYS = ("image_size", "train_images", "width", "epochs", "batch_size", "lr", "loss", "seeds",
                            "classes", "palette", "data_source", "held_out_slices")
+# The same models on CamVid (``--dataset camvid``): a part of the ISBI file under the key CAMVID, with its own
+# settings, baselines and rows, and its arrays in the same .npz under names that begin CAMVID_PREFIX.
+ISBI = "isbi2012"
+CAMVID = "camvid"
+CAMVID_PREFIX = "camvid__"
+COMPARISON_CAMVID_ROW_KEYS = ("model", "framework", "seed", "status", "params", "seconds_per_epoch",
+                              "inference_seconds_per_image", "peak_memory_mb", "peak_memory_kind",
+                              "pixel_accuracy", "mean_class_accuracy", "mean_iou", "boundary_f1", "iou_per_class")
+COMPARISON_CAMVID_BASELINE_KEYS = ("name", "pixel_accuracy", "mean_class_accuracy", "mean_iou", "boundary_f1")
+COMPARISON_CAMVID_SETTING_KEYS = ("image_size", "image_height", "train_images", "val_images", "width", "epochs",
+                                  "batch_size", "lr", "loss", "seeds", "classes", "palette", "data_source",
+                                  "ignore_index")
 
 CLAIMS_PREFIX = "claims-"
 CLAIMS_SCHEMA = 1
@@ -268,6 +281,27 @@ class Comparison:
         return self.results["settings"]
 
     @property
+    def dataset(self) -> str:
+        """Which data these runs trained on: :data:`ISBI` (the file's own runs) or :data:`CAMVID` (its part)."""
+        return self.results.get("dataset", ISBI)
+
+    @property
+    def datasets(self) -> list[str]:
+        """The datasets the file holds runs of: ISBI 2012, and CamVid where its part has been run."""
+        return [ISBI, *([CAMVID] if CAMVID in self.results else [])]
+
+    def on(self, dataset: str) -> Comparison:
+        """The same models on ``dataset``, with this class's methods: ``comparison.on("camvid").rows()``."""
+        if dataset == self.dataset:
+            return self
+        if dataset not in self.datasets:
+            raise KeyError(f"{self.path.name} has no runs on {dataset!r}; it has {self.datasets}"
+                           + (". Run python -m benchmarks.compare_architectures --dataset camvid to add them"
+                              if dataset == CAMVID else ""))
+        arrays = {k.removeprefix(CAMVID_PREFIX): v for k, v in self.predictions.items() if k.startswith(CAMVID_PREFIX)}
+        return Comparison(self.path, self.results[CAMVID], arrays, self.requested)
+
+    @property
     def baselines(self) -> dict:
         return {b["name"]: b for b in self.results["baselines"]}
 
@@ -358,8 +392,7 @@ class Comparison:
                  f"measured {self.results['date'][:16].replace('T', ' ')} UTC on {hardware}",
                  f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}",
                  f"threads per process: {self.results.get('threads')}; load average (1 min) at {loads}",
-                 f"data: ISBI 2012 ({s['data_source']}), held-out slices {s['held_out_slices'][0]}.."
-                 f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch,",
+                 self._data_line(s),
                  f"{s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s.get('schedule')}), "
                  f"loss {s['loss']}, width {s['width']},",
                  f"seeds {', '.join(map(str, s['seeds']))}"]
@@ -367,10 +400,19 @@ class Comparison:
             lines.insert(0, f"no {self.requested}-profile results yet: showing the {self.profile} profile's")
         return "\n".join(lines)
 
+    def _data_line(self, s: dict) -> str:
+        if self.dataset == CAMVID:
+            return (f"data: CamVid ({s['data_source']}), {s['train_images']} training frames at "
+                    f"{s['image_height']}×{s['image_size']} px, scored on {s['val_images']} test frames "
+                    "(void ignored),")
+        return (f"data: ISBI 2012 ({s['data_source']}), held-out slices {s['held_out_slices'][0]}.."
+                f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch,")
 
-def _check_comparison(path: Path, results) -> None:
+
+def _check_comparison(path: Path, results, part: str | None = None) -> None:
+    """Check the file's ISBI runs, then its CamVid ``part`` where it has one (a fault there is named so)."""
     def fail(what):
-        _refuse(ComparisonFileError, path, what)
+        _refuse(ComparisonFileError, path, f"its {CAMVID} part: {what}" if part else what)
 
     if not isinstance(results, dict):
         fail(f"expected a JSON object, found {type(results).__name__}")
@@ -378,15 +420,19 @@ def _check_comparison(path: Path, results) -> None:
     if missing:
         fail(f"missing the key(s) {', '.join(missing)}; is this a file written by "
              "python -m benchmarks.compare_architectures?")
-    _check_schema(path, results, COMPARISON_SCHEMA, ComparisonFileError)
-    missing = [k for k in COMPARISON_SETTING_KEYS if k not in results["settings"]]
+    if results.get("schema") != COMPARISON_SCHEMA:
+        fail(f"schema {results.get('schema')!r}, but this coursekit reads schema {COMPARISON_SCHEMA}")
+    setting_keys, row_keys, baseline_keys = (
+        (COMPARISON_CAMVID_SETTING_KEYS, COMPARISON_CAMVID_ROW_KEYS, COMPARISON_CAMVID_BASELINE_KEYS) if part
+        else (COMPARISON_SETTING_KEYS, COMPARISON_ROW_KEYS, COMPARISON_BASELINE_KEYS))
+    missing = [k for k in setting_keys if k not in results["settings"]]
     if missing:
         fail(f"settings lack {', '.join(missing)}")
     if not isinstance(results["rows"], list) or not results["rows"]:
         fail("no rows: no model was measured")
     for number, row in enumerate(results["rows"], 1):
         ok = row.get("status") == "ok"
-        needed = COMPARISON_ROW_KEYS if ok else ("model", "framework", "seed", "status")
+        needed = row_keys if ok else ("model", "framework", "seed", "status")
         # a trained row has every number; only the peak memory may be unknown (no /proc, no GPU counter)
         missing = [k for k in needed if k not in row or (ok and row[k] is None and k != "peak_memory_mb")]
         if missing:
@@ -398,9 +444,11 @@ def _check_comparison(path: Path, results) -> None:
     if not any(row["status"] == "ok" for row in results["rows"]):
         fail("no row trained successfully; statuses: " + "; ".join(r["status"] for r in results["rows"]))
     for number, baseline in enumerate(results["baselines"], 1):
-        missing = [k for k in COMPARISON_BASELINE_KEYS if k not in baseline]
+        missing = [k for k in baseline_keys if k not in baseline]
         if missing:
             fail(f"baseline {number} lacks {', '.join(missing)}")
+    if part is None and CAMVID in results:
+        _check_comparison(path, results[CAMVID], CAMVID)
 
 
 def _read_predictions(path: Path, results: dict) -> dict:
@@ -414,14 +462,19 @@ def _read_predictions(path: Path, results: dict) -> dict:
             arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError) as err:
         fail(f"not a readable .npz: {err}")
-    missing = [k for k in ("images", "truth") if k not in arrays]
-    missing += [key for r in results["rows"] if r["status"] == "ok"
-                and (key := prediction_key(r["model"], r["framework"], r["seed"])) not in arrays]
-    if missing:
-        fail(f"missing the array(s) {', '.join(missing)}")
-    shapes = {k: v.shape for k, v in arrays.items() if k not in ("slices", "window")}
-    if len(set(shapes.values())) != 1:
-        fail(f"the images, truth and predictions differ in shape: {shapes}")
+    parts = [("", results, ("slices", "window"))]
+    if CAMVID in results:  # the CamVid frames are RGB: only their truth and predictions share one shape
+        parts.append((CAMVID_PREFIX, results[CAMVID], (CAMVID_PREFIX + "images",)))
+    for prefix, part, unlike in parts:
+        mine = {k: v for k, v in arrays.items() if k.startswith(CAMVID_PREFIX) == bool(prefix)}
+        missing = [k for k in (prefix + "images", prefix + "truth") if k not in mine]
+        missing += [key for r in part["rows"] if r["status"] == "ok"
+                    and (key := prefix + prediction_key(r["model"], r["framework"], r["seed"])) not in mine]
+        if missing:
+            fail(f"missing the array(s) {', '.join(missing)}")
+        shapes = {k: v.shape for k, v in mine.items() if k not in unlike}
+        if len(set(shapes.values())) != 1:
+            fail(f"the {'CamVid ' if prefix else ''}truth and predictions differ in shape: {shapes}")
     return arrays
 
 

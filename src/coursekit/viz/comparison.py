@@ -16,10 +16,11 @@ import numpy as np
 
 # The chapter calls these as viz.<name>; they live where they belong and are re-exported here.
 from ..models.cost import count_multiply_adds
-from ..results import Comparison, ComparisonFileError, load_comparison, model_label, read_comparison
+from ..results import CAMVID, ISBI, Comparison, ComparisonFileError, load_comparison, model_label, read_comparison
 
-__all__ = ["Comparison", "ComparisonFileError", "comparison_table", "count_multiply_adds", "load_comparison",
-           "model_label", "plot_quality_cost", "plot_training_losses", "read_comparison", "show_comparison"]
+__all__ = ["Comparison", "ComparisonFileError", "class_iou_table", "comparison_table", "count_multiply_adds",
+           "load_comparison", "model_label", "plot_quality_cost", "plot_training_losses", "read_comparison",
+           "show_comparison"]
 
 
 def show_comparison(comparison: Comparison, framework: str | None = None, models=None, seed: int | None = None):
@@ -118,14 +119,20 @@ def _number(value, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+# the scores a table shows, per dataset of the comparison: (column, key)
+TABLE_SCORES = {ISBI: [("membrane Dice", "membrane_dice"), ("mIoU", "mean_iou"), ("boundary F1", "boundary_f1")],
+                CAMVID: [("global accuracy", "pixel_accuracy"), ("class average accuracy", "mean_class_accuracy"),
+                         ("mIoU", "mean_iou"), ("boundary F1", "boundary_f1")]}
+
+
 def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
     """One row per model and framework, then the baselines; rows of framework ``mark`` are in bold.
 
-    Scores: the mean over the file's seeds with the lowest and highest run in brackets; costs:
-    the median over the seeds.
+    Scores (:data:`TABLE_SCORES` of the comparison's dataset): the mean over the file's seeds with the
+    lowest and highest run in brackets; costs: the median over the seeds.
     """
-    header = ["model", "framework", "parameters", "s / epoch", "ms / image", "peak MiB", "membrane Dice",
-              "mIoU", "boundary F1"]
+    scores = TABLE_SCORES[comparison.dataset]
+    header = ["model", "framework", "parameters", "s / epoch", "ms / image", "peak MiB", *(c for c, _ in scores)]
     body = []
     for model in comparison.models:
         for framework in comparison.frameworks:
@@ -138,21 +145,32 @@ def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
             cells = [model_label(model), framework, f"{typical['params']:,}",
                      _number(typical["seconds_per_epoch"], 1), _number(per_image and 1000 * per_image, 0),
                      _number(typical["peak_memory_mb"], 0),
-                     *(spread(key).format(".3f").replace(" (", "\n(") for key in ("membrane_dice", "mean_iou",
-                                                                                    "boundary_f1"))]
+                     *(spread(key).format(".3f").replace(" (", "\n(") for _, key in scores)]
             body.append([f"**{c}**" for c in cells] if framework == mark else cells)
     for name, b in comparison.baselines.items():
-        body.append([name, "–", "0", "–", "–", "–", _number(b["membrane_dice"], 3), _number(b["mean_iou"], 3),
-                     _number(b["boundary_f1"], 3)])
+        body.append([name, "–", "0", "–", "–", "–", *(_number(b[key], 3) for _, key in scores)])
     kinds = sorted({r["peak_memory_kind"] for r in comparison.rows()})
     seeds = comparison.seeds
     note = (f"Scores: mean over seeds {', '.join(map(str, seeds))}, lowest and highest run in brackets; "
             f"costs: median over the seeds. " if len(seeds) > 1 else f"One run, seed {seeds[0]}. ")
-    note += (f"Peak memory: {', '.join(kinds)}. Times: median training epoch after the first; one held-out "
-             f"slice at a time. " + (f"Bold: {mark}, the framework this run uses." if mark else ""))
+    unit = "test frame" if comparison.dataset == CAMVID else "held-out slice"
+    note += (f"Peak memory: {', '.join(kinds)}. Times: median training epoch after the first; one {unit} "
+             f"at a time. " + (f"Bold: {mark}, the framework this run uses." if mark else ""))
     for r in comparison.failed():
         note += f" {model_label(r['model'])} ({r['framework']}, seed {r['seed']}) did not finish: {r['status']}."
     return Table(header, body, note.rstrip())
+
+
+def class_iou_table(comparison: Comparison, framework: str) -> Table:
+    """Each class's IoU, one row a class and one column a model: the mean over the seeds of ``framework``'s runs
+    (chapter 7, on CamVid: the mIoU is the mean of this table's columns)."""
+    classes = comparison.settings["classes"]
+    means = {m: np.mean([r["iou_per_class"] for r in comparison.runs(m, framework)], axis=0)
+             for m in comparison.models if any(r["model"] == m for r in comparison.rows(framework))}
+    body = [[name, *(_number(values[c], 3) for values in means.values())] for c, name in enumerate(classes)]
+    seeds = comparison.seeds
+    return Table(["class", *(model_label(m) for m in means)], body,
+                 f"IoU on the test frames, {framework}: mean over seeds {', '.join(map(str, seeds))}.")
 
 
 def plot_quality_cost(comparison: Comparison, framework: str | None = None, quality: str = "membrane_dice"):
