@@ -203,3 +203,45 @@ def test_segnet_on_camvid_repeats_chapter_3s_runs():
             assert len(chapter_3) == 1
             here = camvid.row("segnet", framework, seed)
             assert here["mean_iou"] == pytest.approx(chapter_3[0]["mean_iou"], abs=2e-3), (framework, seed)
+
+
+# --- The exercise "do the two datasets agree?" ---------------------------------------------------------------
+
+
+def same_order_right(first, second):
+    place = {m: i for i, m in enumerate(second)}
+    pairs = [(a, b) for i, a in enumerate(first) for b in first[i + 1:]]
+    return sum(place[a] < place[b] for a, b in pairs) / len(pairs)
+
+
+def same_order_neighbours_only(first, second):  # compares each model with the next one only
+    place = {m: i for i, m in enumerate(second)}
+    return sum(place[a] < place[b] for a, b in zip(first, first[1:])) / (len(first) - 1)
+
+
+def same_order_same_places(first, second):  # the share of models at the same place
+    return sum(a == b for a, b in zip(first, second)) / len(first)
+
+
+def same_order_count(first, second):  # the count, not the fraction
+    return same_order_right(first, second) * len(first) * (len(first) - 1) / 2
+
+
+def test_the_agreement_checker_accepts_the_right_answer_and_rejects_plausible_wrong_ones():
+    from coursekit import exercises
+    from coursekit.exercises import ExerciseFailed
+
+    assert exercises.check_pairs_in_same_order(same_order_right).cases >= 5
+    for wrong in (same_order_neighbours_only, same_order_same_places, same_order_count):
+        with pytest.raises(ExerciseFailed):
+            exercises.check_pairs_in_same_order(wrong)
+
+
+def test_what_the_exercise_says_of_the_committed_orders_holds():
+    """'The two datasets agree on about half the pairs in each framework, little more than chance would.'"""
+    comparison = results.load_comparison("quick", download=False)
+    for framework in ("torch", "keras"):
+        isbi, road = ([m["model"] for m in sorted(source.summaries(framework), key=lambda m: -m["mean_iou"])]
+                      for source in (comparison, comparison.on(results.CAMVID)))
+        assert isbi[0] == road[0], "the solution says the leader is the same"
+        assert 0.4 <= same_order_right(isbi, road) <= 0.7, framework

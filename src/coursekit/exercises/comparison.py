@@ -1,4 +1,5 @@
-"""Checkers for chapter 7 (Comparing the architectures): multiply-adds, the Pareto front, a time budget."""
+"""Checkers for chapter 7 (Comparing the architectures): multiply-adds, the Pareto front, a time budget, and
+whether two rankings agree."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 
 from .core import ExerciseFailed, Passed, check_answered, run_cases
 
-__all__ = ["check_epochs_for_budget", "check_fewest_multiply_adds", "check_pareto_front"]
+__all__ = ["check_epochs_for_budget", "check_fewest_multiply_adds", "check_pairs_in_same_order",
+           "check_pareto_front"]
 
 # The models chapter 7 compares, as build() names them.
 COMPARED = ("fcn8s", "segnet", "unet", "unet_bn", "resnet34_unet")
@@ -88,3 +90,29 @@ def check_fewest_multiply_adds(answer, width: int, size: int = 512) -> Passed:
                                  f"{case_size}×{case_size} slice at width {case_width}; another model does fewer. "
                                  "Look at how early each network leaves full resolution.")
     return Passed("fewest multiply-adds", len(cases))
+
+
+def _pairs_in_same_order(first, second) -> float:
+    rank = {model: place for place, model in enumerate(second)}
+    pairs = [(a, b) for i, a in enumerate(first) for b in first[i + 1:]]
+    return sum(rank[a] < rank[b] for a, b in pairs) / len(pairs)
+
+
+def check_pairs_in_same_order(student_fn) -> Passed:
+    """Chapter 7, exercise "do the two datasets agree?": ``pairs_in_same_order(first, second)``.
+
+    ``first`` and ``second`` order the same models (at least two), best first; the answer is the
+    fraction of the pairs of models that both put the same way round (1: the same order, 0: one
+    the reverse of the other; Kendall's tau is twice it, minus one).
+    """
+    cases = [
+        (["a", "b", "c"], ["a", "b", "c"]),  # the same order
+        (["a", "b", "c", "d"], ["d", "c", "b", "a"]),  # reversed
+        (["a", "b", "c", "d"], ["b", "a", "c", "d"]),  # one neighbouring swap: 5 of 6 pairs
+        (["a", "b", "c", "d"], ["d", "a", "b", "c"]),  # the last moved to the front: 3 of 6
+        (["x", "y"], ["y", "x"]),
+        (["unet_bn", "resnet34_unet", "unet", "fcn8s", "segnet"],
+         ["unet_bn", "fcn8s", "segnet", "unet", "resnet34_unet"]),
+        (["p", "q", "r", "s", "t", "u"], ["q", "p", "u", "r", "s", "t"]),
+    ]
+    return run_cases("pairs_in_same_order", student_fn, cases, _pairs_in_same_order, names=("first", "second"))
