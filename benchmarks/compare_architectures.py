@@ -203,30 +203,40 @@ def measure(spec: dict) -> dict:
                             seed=spec["seed"], **device)
     epoch_seconds = clock.epoch_seconds()
 
-    # inference: one held-out slice at a time, after one untimed call (kernels, graph tracing)
-    train.predict(model, val_images[:1], batch_size=1)
-    predictions, per_image = [], []
-    for image in val_images:
-        start = time.perf_counter()
-        predictions.append(train.predict(model, image[None], batch_size=1)[0])
-        per_image.append(time.perf_counter() - start)
-    predictions = np.stack(predictions)
-
+    predictions, per_image = timed_predictions(model, val_images)
     window = crop_window(*val_masks.shape[1:3])
     shown = predictions[sample_slices(val_ids)][(slice(None), *window)].astype(np.uint8)
     np.save(spec["predictions_file"], shown)
-    peak = _status_mb("VmHWM") if reset else None
-    return {"params": count_params(model), "device": run.device,
-            "initialisation": started_from,
-            "epoch_seconds": epoch_seconds,
+    return {"params": count_params(model), "device": run.device, "initialisation": started_from,
+            "data_source": data.source, **costs(epoch_seconds, per_image, history, framework, rss_before, reset),
+            **scores(val_masks, predictions)}
+
+
+def timed_predictions(model, images) -> tuple[np.ndarray, list[float]]:
+    """Each image predicted on its own and timed, after one untimed call (kernels, graph tracing)."""
+    from coursekit import train
+
+    train.predict(model, images[:1], batch_size=1)
+    predictions, seconds = [], []
+    for image in images:
+        start = time.perf_counter()
+        predictions.append(train.predict(model, image[None], batch_size=1)[0])
+        seconds.append(time.perf_counter() - start)
+    return np.stack(predictions), seconds
+
+
+def costs(epoch_seconds: list[float], per_image: list[float], history: dict, framework: str,
+          rss_before: float | None, peak_was_reset: bool) -> dict:
+    """What one run cost, as every row records it: time per epoch and per image, its losses, its memory."""
+    peak = _status_mb("VmHWM") if peak_was_reset else None
+    return {"epoch_seconds": epoch_seconds,
             "seconds_per_epoch": float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)),
             "first_epoch_seconds": epoch_seconds[0] if epoch_seconds else None,
             "train_seconds": round(sum(epoch_seconds), 3),
             "inference_seconds_per_image": float(np.median(per_image)),
             "final_loss": history["loss"][-1], "loss": history["loss"],
-            "peak_gpu_mb": _peak_gpu_mb(framework), "data_source": data.source, "rss_before_model_mb": rss_before,
-            "added_rss_mb": round(peak - rss_before, 1) if peak is not None and rss_before is not None else None,
-            **scores(val_masks, predictions)}
+            "peak_gpu_mb": _peak_gpu_mb(framework), "rss_before_model_mb": rss_before,
+            "added_rss_mb": round(peak - rss_before, 1) if peak is not None and rss_before is not None else None}
 
 
 # --- In the parent: the rows, the baselines, the files ------------------------------------------------

@@ -98,24 +98,10 @@ def measure(spec: dict) -> dict:
                             device=run.device)
     epoch_seconds = clock.epoch_seconds()
 
-    train.predict(model, test_set.images[:1], batch_size=1)  # untimed: kernels, graph tracing
-    predicted, per_image = [], []
-    for image in test_set.images:
-        start = time.perf_counter()
-        predicted.append(train.predict(model, image[None], batch_size=1)[0])
-        per_image.append(time.perf_counter() - start)
-    predicted = np.stack(predicted)
+    predicted, per_image = isbi.timed_predictions(model, test_set.images)
     np.save(spec["predictions_file"], predicted[shown_frames(len(predicted))].astype(np.uint8))
-    peak = isbi._status_mb("VmHWM") if reset else None
     return {"params": count_params(model), "device": run.device, "initialisation": started_from,
-            "epoch_seconds": epoch_seconds,
-            "seconds_per_epoch": float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)),
-            "first_epoch_seconds": epoch_seconds[0] if epoch_seconds else None,
-            "train_seconds": round(sum(epoch_seconds), 3),
-            "inference_seconds_per_image": float(np.median(per_image)),
-            "final_loss": history["loss"][-1], "loss": history["loss"],
-            "peak_gpu_mb": isbi._peak_gpu_mb(framework), "rss_before_model_mb": rss_before,
-            "added_rss_mb": round(peak - rss_before, 1) if peak is not None and rss_before is not None else None,
+            **isbi.costs(epoch_seconds, per_image, history, framework, rss_before, reset),
             **scores(test_set.masks, predicted, num_classes, void)}
 
 
