@@ -241,6 +241,22 @@ def test_compare_outlines_draws_masks_scores_and_the_true_outline_on_predictions
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["background", "square", "true outline"]
 
 
+def test_compare_outlines_can_put_the_models_down_and_the_images_across():
+    masks = np.zeros((3, 16, 16), np.int64)
+    masks[:, 4:10, 4:10] = 1
+    masks[2, 0, 0] = 1
+    images = np.random.default_rng(3).uniform(size=(3, 16, 16, 3))
+    predictions = {"a": masks, "b": np.zeros_like(masks), "c": 1 - masks}
+    fig = viz.compare_outlines(images, masks, predictions, viz.palette(2), ["background", "square"],
+                               scores={n: [0.1, 0.2, 0.3] for n in predictions}, models_down=True)
+    grid = np.array(fig.axes[:15]).reshape(5, 3)  # a row per panel, a column per image
+    assert [ax.get_ylabel() for ax in grid[:, 0]] == ["image", "truth", "a", "b", "c"]
+    assert all(ax.get_ylabel() == "" for ax in grid[:, 1:].ravel())
+    np.testing.assert_array_equal(grid[0, 2].images[0].get_array(), images[2])
+    np.testing.assert_array_equal(grid[4, 2].images[0].get_array(), viz.colorize_mask(1 - masks[2], viz.palette(2)))
+    assert [t.get_text() for t in grid[3, 1].texts] == ["BF1 0.20"]
+
+
 def test_stack_prediction_left_as_the_student_stub_is_not_answered():
     with pytest.raises(ExerciseFailed, match="not answered yet"):
         exercises.check_stack_prediction(...)

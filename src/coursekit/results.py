@@ -389,7 +389,7 @@ class Comparison:
         loads = " and ".join(f"{when} {values[0]:.1f}" for when, values in load.items() if values)
         loads = loads or "start: not recorded"
         lines = [f"{self.path.name}: profile {self.profile}",
-                 f"measured {self.results['date'][:16].replace('T', ' ')} UTC on {hardware}",
+                 f"measured {self.results['date'][:16].replace('T', ' ')} UTC,", f"on {hardware}",
                  f"torch {v.get('torch')}, TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}",
                  f"threads per process: {self.results.get('threads')}; load average (1 min) at {loads}",
                  self._data_line(s),
@@ -403,10 +403,10 @@ class Comparison:
     def _data_line(self, s: dict) -> str:
         if self.dataset == CAMVID:
             return (f"data: CamVid ({s['data_source']}), {s['train_images']} training frames at "
-                    f"{s['image_height']}×{s['image_size']} px, scored on {s['val_images']} test frames "
-                    "(void ignored),")
+                    f"{s['image_height']}×{s['image_size']} px,\nscored on {s['val_images']} test frames "
+                    "(void ignored);")
         return (f"data: ISBI 2012 ({s['data_source']}), held-out slices {s['held_out_slices'][0]}.."
-                f"{s['held_out_slices'][-1]}; {s['train_images']} tiles of {s['image_size']} px per epoch,")
+                f"{s['held_out_slices'][-1]};\n{s['train_images']} tiles of {s['image_size']} px per epoch,")
 
 
 def _check_comparison(path: Path, results, part: str | None = None) -> None:

@@ -80,8 +80,8 @@ def show_comparison(comparison: Comparison, framework: str | None = None, models
 class Table:
     """Rows as Markdown in a notebook (``_repr_markdown_``) and as aligned text elsewhere."""
 
-    def __init__(self, header: list[str], rows: list[list[str]], note: str = ""):
-        self.header, self.body, self.note = header, rows, note
+    def __init__(self, header: list[str], rows: list[list[str]], note: str = "", font_size: str = "0.8em"):
+        self.header, self.body, self.note, self.font_size = header, rows, note, font_size  # font: in HTML only
 
     def _repr_html_(self) -> str:
         import html
@@ -96,7 +96,7 @@ class Table:
         head = "".join(cell(h, "th", i) for i, h in enumerate(self.header))
         body = "".join("<tr>" + "".join(cell(c, "td", i) for i, c in enumerate(row)) + "</tr>" for row in self.body)
         note = f"<p>{html.escape(self.note)}</p>" if self.note else ""
-        return (f'<table style="font-size: 0.8em; border-collapse: collapse"><thead><tr>{head}</tr></thead>'
+        return (f'<table style="font-size: {self.font_size}; border-collapse: collapse"><thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table>{note}")
 
     def _repr_markdown_(self) -> str:
@@ -119,20 +119,24 @@ def _number(value, digits: int) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-# the scores a table shows, per dataset of the comparison: (column, key)
+# what a table shows per dataset of the comparison: the scores (column, key), then whether it has every cost; the
+# CamVid table keeps only the time per epoch, so that its four scores fit the page (the ISBI table has the rest)
 TABLE_SCORES = {ISBI: [("membrane Dice", "membrane_dice"), ("mIoU", "mean_iou"), ("boundary F1", "boundary_f1")],
                 CAMVID: [("global accuracy", "pixel_accuracy"), ("class average accuracy", "mean_class_accuracy"),
                          ("mIoU", "mean_iou"), ("boundary F1", "boundary_f1")]}
+ALL_COSTS = {ISBI: True, CAMVID: False}
 
 
 def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
     """One row per model and framework, then the baselines; rows of framework ``mark`` are in bold.
 
     Scores (:data:`TABLE_SCORES` of the comparison's dataset): the mean over the file's seeds with the
-    lowest and highest run in brackets; costs: the median over the seeds.
+    lowest and highest run in brackets; costs (time per epoch and, on ISBI, parameters, time per image and
+    peak memory): the median over the seeds.
     """
-    scores = TABLE_SCORES[comparison.dataset]
-    header = ["model", "framework", "parameters", "s / epoch", "ms / image", "peak MiB", *(c for c, _ in scores)]
+    scores, all_costs = TABLE_SCORES[comparison.dataset], ALL_COSTS[comparison.dataset]
+    header = ["model", "framework", *(["parameters"] if all_costs else []), "s / epoch",
+              *(["ms / image", "peak MiB"] if all_costs else []), *(c for c, _ in scores)]
     body = []
     for model in comparison.models:
         for framework in comparison.frameworks:
@@ -142,23 +146,29 @@ def comparison_table(comparison: Comparison, mark: str | None = None) -> Table:
                 continue
             per_image = typical["inference_seconds_per_image"]
             spread = functools.partial(comparison.spread, model, framework)
-            cells = [model_label(model), framework, f"{typical['params']:,}",
-                     _number(typical["seconds_per_epoch"], 1), _number(per_image and 1000 * per_image, 0),
-                     _number(typical["peak_memory_mb"], 0),
+            cells = [model_label(model), framework, *([f"{typical['params']:,}"] if all_costs else []),
+                     _number(typical["seconds_per_epoch"], 1),
+                     *([_number(per_image and 1000 * per_image, 0), _number(typical["peak_memory_mb"], 0)]
+                       if all_costs else []),
                      *(spread(key).format(".3f").replace(" (", "\n(") for _, key in scores)]
             body.append([f"**{c}**" for c in cells] if framework == mark else cells)
     for name, b in comparison.baselines.items():
-        body.append([name, "–", "0", "–", "–", "–", *(_number(b[key], 3) for _, key in scores)])
+        body.append([name, "–", *(["0"] if all_costs else []), "–", *(["–", "–"] if all_costs else []),
+                     *(_number(b[key], 3) for _, key in scores)])
     kinds = sorted({r["peak_memory_kind"] for r in comparison.rows()})
     seeds = comparison.seeds
     note = (f"Scores: mean over seeds {', '.join(map(str, seeds))}, lowest and highest run in brackets; "
             f"costs: median over the seeds. " if len(seeds) > 1 else f"One run, seed {seeds[0]}. ")
-    unit = "test frame" if comparison.dataset == CAMVID else "held-out slice"
-    note += (f"Peak memory: {', '.join(kinds)}. Times: median training epoch after the first; one {unit} "
-             f"at a time. " + (f"Bold: {mark}, the framework this run uses." if mark else ""))
+    if all_costs:
+        note += (f"Peak memory: {', '.join(kinds)}. Times: median training epoch after the first; one held-out slice "
+                 "at a time. ")
+    else:
+        note += "Time: median training epoch after the first. "
+    note += f"Bold: {mark}, the framework this run uses." if mark else ""
     for r in comparison.failed():
         note += f" {model_label(r['model'])} ({r['framework']}, seed {r['seed']}) did not finish: {r['status']}."
-    return Table(header, body, note.rstrip())
+    # four columns of ranges (CamVid's) fit the page only in a smaller font
+    return Table(header, body, note.rstrip(), font_size="0.8em" if len(scores) < 4 else "0.72em")
 
 
 def class_iou_table(comparison: Comparison, framework: str) -> Table:

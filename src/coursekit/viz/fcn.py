@@ -188,14 +188,17 @@ def _outline(ax, mask, colour="white"):
     ax.set_ylim(height - 0.5, -0.5)
 
 
-def compare_outlines(images, masks, predictions: dict, colours, classes=None, max_rows: int = 3, scores=None):
+def compare_outlines(images, masks, predictions: dict, colours, classes=None, max_rows: int = 3, scores=None,
+                     models_down: bool = False):
     """Image, truth, and each model's prediction with the true outlines drawn over it.
 
     ``predictions`` maps a model's name to its ``N×H×W`` masks.  Masks are drawn
     in the palette's colours; the white line on every prediction is the true
     outline, so a blob that spills over a corner, or stops short of it, shows at
     once.  ``scores`` (same keys) maps to one number per image, written in the
-    corner of its panel (e.g. the image's boundary F1).
+    corner of its panel (e.g. the image's boundary F1).  One row per image, or with
+    ``models_down`` one column per image and a row per panel (for many models:
+    chapter 7 shows five).
     """
     import matplotlib.pyplot as plt
 
@@ -204,7 +207,11 @@ def compare_outlines(images, masks, predictions: dict, colours, classes=None, ma
     names = list(predictions)
     rows = min(len(images), max_rows)
     columns = 2 + len(names)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.45 * rows + 0.3), squeeze=False)
+    if models_down:
+        fig, grid = plt.subplots(columns, rows, figsize=(2.9 * rows + 0.9, 2.35 * columns + 0.3), squeeze=False)
+        axes = grid.T  # axes[image, panel], as in the other layout
+    else:
+        fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.45 * rows + 0.3), squeeze=False)
     for r in range(rows):
         panels = [("image", None), ("truth", masks[r])] + [(n, predictions[n][r]) for n in names]
         for c, (name, mask) in enumerate(panels):
@@ -221,11 +228,11 @@ def compare_outlines(images, masks, predictions: dict, colours, classes=None, ma
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(name)
+                ax.set_ylabel(name, fontsize=11) if models_down else ax.set_title(name)
     if classes is not None:
         handles = legend_handles(classes, colours)
         handles.append(plt.Line2D([], [], color="white", lw=1.5, label="true outline"))
-        columns = min(len(handles), 6)  # PASCAL VOC's 21 classes take several rows
+        columns = min(len(handles), 4 if models_down else 6)  # PASCAL VOC's 21 classes take several rows
         legend = fig.legend(handles=handles, loc="lower center", ncol=columns, frameon=True, fontsize=9)
         legend.get_frame().set_facecolor("#bbbbbb")
         legend_rows = -(-len(handles) // columns)
