@@ -242,6 +242,16 @@ def costs(epoch_seconds: list[float], per_image: list[float], history: dict, fra
 # --- In the parent: the rows, the baselines, the files ------------------------------------------------
 
 
+def run_row(task: str, spec: dict, timeout: float) -> dict:
+    """One run of ``task`` (``measure`` in a child process) as a row of the results: what it measured, its
+    status, its wall time and its peak memory."""
+    began = time.perf_counter()
+    result = run_in_child(task, spec, timeout)
+    return peak_memory({"model": spec["model"], "framework": spec["framework"], "seed": spec["seed"],
+                        "status": result.pop("status", "ok"), **result,
+                        "wall_seconds": round(time.perf_counter() - began, 1)})
+
+
 def peak_memory(row: dict) -> dict:
     """``row`` with ``peak_memory_mb`` and what it measures: on a GPU what torch / TensorFlow allocated at most;
     on a CPU the host memory the model added to its process (weights, activations, optimiser state) above the
@@ -308,9 +318,9 @@ def parse(argv=None) -> argparse.Namespace:
     return options
 
 
-def settings(options) -> dict:
-    """The profile row with the options' overrides, as stored in the results file."""
-    row = settings_for(EXPERIMENT, options.profile)
+def settings(options, experiment: str = EXPERIMENT) -> dict:
+    """The profile row of ``experiment`` with the options' overrides, as stored in the results file."""
+    row = settings_for(experiment, options.profile)
     overrides = {k: getattr(options, k) for k in row.as_dict() if getattr(options, k, None) is not None}
     return replace(row, **overrides).as_dict()
 
@@ -372,11 +382,7 @@ def main(argv=None) -> dict:
             predictions_file = Path(scratch) / f"{key}.npy"
             spec = {"model": model, "framework": framework, "profile": options.profile, "seed": seed,
                     "default_init": options.default_init, **chosen, "predictions_file": str(predictions_file)}
-            began = time.perf_counter()
-            result = run_in_child("compare", spec, options.timeout)
-            row = peak_memory({"model": model, "framework": framework, "seed": seed,
-                               "status": result.pop("status", "ok"), **result,
-                               "wall_seconds": round(time.perf_counter() - began, 1)})
+            row = run_row("compare", spec, options.timeout)
             if row["status"] == "ok":
                 arrays[key] = np.load(predictions_file)
             rows.append(row)

@@ -36,7 +36,6 @@ from coursekit.results import CAMVID, CAMVID_PREFIX, COMPARISON_SCHEMA, predicti
 
 from . import compare_architectures as isbi
 from . import machine, segnet_camvid, write_results
-from .worker import run_in_child
 
 EXPERIMENT = "segnet_camvid"  # chapter 3's CamVid row: every model trains as SegNet does there
 LOSS = "cross_entropy"
@@ -141,13 +140,11 @@ def kept_rows(part: dict, earlier: dict | None, tag: str) -> list[dict]:
 def main(options, out: Path, described: dict) -> dict:
     """Train every (seed, model, framework) of ``options`` on CamVid and merge them into the file at ``out``."""
     from coursekit import baselines
-    from coursekit.profiles import settings_for
 
     existing = earlier_file(out)  # a missing or malformed file is refused now, not after the runs
-    row = settings_for(EXPERIMENT, options.profile)
-    overrides = {k: getattr(options, k) for k in row.as_dict() if getattr(options, k, None) is not None}
-    chosen = replace(row, **overrides).as_dict()
-    train_set, test_set = segnet_camvid.camvid_frames(replace(row, **overrides), download=options.profile == "full")
+    chosen = isbi.settings(options, EXPERIMENT)
+    train_set, test_set = segnet_camvid.camvid_frames(frame_settings({**chosen, "profile": options.profile}),
+                                                      download=options.profile == "full")
     num_classes, void = len(train_set.classes), train_set.ignore_index
     majority = baselines.MajorityClass().fit(train_set.images, train_set.masks, ignore_index=void)
     baseline_rows = [{"name": "majority class",
@@ -165,11 +162,7 @@ def main(options, out: Path, described: dict) -> dict:
             predictions_file = Path(scratch) / f"{prediction_key(model, framework, seed)}.npy"
             spec = {"model": model, "framework": framework, "profile": options.profile, "seed": seed, **chosen,
                     "predictions_file": str(predictions_file)}
-            began = time.perf_counter()
-            result = run_in_child("compare_camvid", spec, options.timeout)
-            found = {"model": model, "framework": framework, "seed": seed, "status": result.pop("status", "ok"),
-                     **result, "wall_seconds": round(time.perf_counter() - began, 1)}
-            isbi.peak_memory(found)
+            found = isbi.run_row("compare_camvid", spec, options.timeout)
             if found["status"] == "ok":
                 arrays[CAMVID_PREFIX + prediction_key(model, framework, seed)] = np.load(predictions_file)
             print(f"compare (CamVid): seed {seed} {model} {framework}: {found['status']}"
