@@ -161,6 +161,20 @@ def test_a_missing_camvid_prediction_is_named(camvid_copy):
         results.read_comparison(camvid_copy)
 
 
+def test_predictions_of_another_shape_are_named_per_dataset(camvid_copy):
+    with np.load(camvid_copy.with_suffix(".npz")) as arrays:
+        changed = {k: arrays[k] for k in arrays.files}
+    changed[results.CAMVID_PREFIX + "unet__keras__seed1"] = changed[results.CAMVID_PREFIX + "truth"][:, :64]
+    np.savez(camvid_copy.with_suffix(".npz"), **changed)
+    with pytest.raises(results.ComparisonFileError, match="the CamVid truth and predictions differ in shape"):
+        results.read_comparison(camvid_copy)
+    changed.pop(results.CAMVID_PREFIX + "unet__keras__seed1")
+    changed["unet__keras__seed1"] = changed["truth"][:, :64]
+    np.savez(camvid_copy.with_suffix(".npz"), **changed)
+    with pytest.raises(results.ComparisonFileError, match="the images, truth and predictions differ in shape"):
+        results.read_comparison(camvid_copy)
+
+
 def test_a_file_without_camvid_runs_says_how_to_add_them(tmp_path):
     loaded = results.read_comparison(isbi_only_copy(tmp_path))
     assert loaded.datasets == [results.ISBI]

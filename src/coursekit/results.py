@@ -474,7 +474,7 @@ def _read_predictions(path: Path, results: dict) -> dict:
             fail(f"missing the array(s) {', '.join(missing)}")
         shapes = {k: v.shape for k, v in mine.items() if k not in unlike}
         if len(set(shapes.values())) != 1:
-            fail(f"the {'CamVid ' if prefix else ''}truth and predictions differ in shape: {shapes}")
+            fail(f"the {'CamVid truth' if prefix else 'images, truth'} and predictions differ in shape: {shapes}")
     return arrays
 
 
