@@ -45,3 +45,26 @@ def write_results(results: dict, path) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(results, indent=1) + "\n")
     os.replace(temporary, path)
+
+
+def with_earlier_runs(results: dict, earlier: dict | None, out, key, compared: tuple) -> dict:
+    """``results`` with the rows of ``earlier`` (the file at ``out``) that this command did not rerun, when
+    that file agrees with ``results`` on every key of ``compared`` and was measured on the same machine: a
+    subset of runs can be rerun or added without training the rest again.  ``key(row)`` says which run a row
+    is.  A file that differs is replaced, and the command says so on stderr."""
+    import sys
+
+    if earlier is None:
+        return results
+    same = all(earlier.get(name) == results[name] for name in compared) and \
+        earlier.get("machine", {}).get("tag") == results["machine"]["tag"]
+    if not same:
+        print(f"{out}: measured with other settings or on another machine; replaced", file=sys.stderr)
+        return results
+    rerun = {key(row) for row in results["rows"]}
+    kept = [row for row in earlier["rows"] if key(row) not in rerun]
+    if not kept:
+        return results
+    print(f"{out}: kept {len(kept)} earlier run(s) this command did not rerun", file=sys.stderr)
+    return {**results, "rows": kept + results["rows"], "seconds": round(earlier["seconds"] + results["seconds"], 1),
+            "earlier_commands": earlier.get("earlier_commands", []) + [earlier["command"]]}

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from coursekit.results import CAMVID_SWEEP_SCHEMA, RESULTS, camvid_sweep_file_name
 
-from . import comma_separated, limit_threads, machine, write_results
+from . import comma_separated, limit_threads, machine, with_earlier_runs, write_results
 from .worker import ROOT, run_in_child
 
 EXPERIMENT = "segnet_camvid"
@@ -197,23 +197,9 @@ def earlier_results(out: Path) -> dict | None:
 
 
 def merged(results: dict, earlier: dict | None, out: Path) -> dict:
-    """``results`` with the rows of ``earlier`` (the file at ``out``) that this command did not rerun, when that
-    file was measured with the same settings on the same machine: a subset can be rerun or added without
-    training the rest again.  A file of other settings is replaced, and the command says so."""
-    if earlier is None:
-        return results
-    same = all(earlier.get(key) == results[key] for key in ("schema", "profile", "settings")) and \
-        earlier.get("machine", {}).get("tag") == results["machine"]["tag"]
-    if not same:
-        print(f"{out}: measured with other settings or on another machine; replaced", file=sys.stderr)
-        return results
-    rerun = {run_key(row) for row in results["rows"]}
-    kept = [row for row in earlier["rows"] if run_key(row) not in rerun]
-    if not kept:
-        return results
-    print(f"{out}: kept {len(kept)} earlier run(s) this command did not rerun", file=sys.stderr)
-    return {**results, "rows": kept + results["rows"], "seconds": round(earlier["seconds"] + results["seconds"], 1),
-            "earlier_commands": earlier.get("earlier_commands", []) + [earlier["command"]]}
+    """``results`` with the runs of ``earlier`` (the file at ``out``) that this command did not rerun, when that
+    file was measured with the same settings on the same machine (:func:`benchmarks.with_earlier_runs`)."""
+    return with_earlier_runs(results, earlier, out, run_key, ("schema", "profile", "settings"))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MARK = "BENCHMARK-RESULT "
 TASKS = {"train_step": "benchmarks.models", "overhead": "benchmarks.overhead", "precision": "benchmarks.precision",
          "compare": "benchmarks.compare_architectures", "compare_camvid": "benchmarks.compare_camvid",
-         "camvid": "benchmarks.segnet_camvid"}
+         "camvid": "benchmarks.segnet_camvid", "camvid_recipe": "benchmarks.camvid_recipe"}
 
 
 def peak_rss_mb() -> float:

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CamVidSweep", "Comparison", "ComparisonFileError", "ResultsFileError", "Spread", "Sweep", "SweepFileError",
-           "load_camvid_sweep", "load_claims", "read_camvid_sweep",
+__all__ = ["CamVidRecipes", "CamVidSweep", "Comparison", "ComparisonFileError", "ResultsFileError", "Spread", "Sweep",
+           "SweepFileError",
+           "load_camvid_recipes", "load_camvid_sweep", "load_claims", "read_camvid_recipes",
+           "read_camvid_sweep",
            "load_comparison", "model_label", "read_claims", "read_comparison"]
 
 # The course's repository, as _config.yml names it for the book (a test keeps the two equal).  The package
@@ -74,12 +76,19 @@ CAMVID_SWEEP_KEYS = ("schema", "date", "machine", "profile", "settings", "rows")
 CAMVID_SWEEP_ROW_KEYS = ("framework", "seed", "balancing", "status")
 CAMVID_SWEEP_SCORES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "iou_per_class")
 
+# changes to chapter 3's CamVid recipe, scored on a training drive held out (``python -m benchmarks.camvid_recipe``)
+CAMVID_RECIPE_PREFIX = "camvid-recipe-"
+CAMVID_RECIPE_SCHEMA = 1
+CAMVID_RECIPE_KEYS = ("schema", "date", "machine", "settings", "held_out_drive", "variants", "rows", "complete")
+CAMVID_RECIPE_ROW_KEYS = ("framework", "seed", "variant", "status")
+CAMVID_RECIPE_SCORES = ("mean_iou", "pixel_accuracy", "mean_class_accuracy", "training_seconds")
+
 # the full profile's smoke run (``python -m benchmarks.smoke``): pass/fail, time and memory per chapter and framework
 SMOKE_PREFIX = "smoke-"
 SMOKE_SCHEMA = 1
 
 # files of benchmarks/results that are not runs of the benchmark suite (``python -m benchmarks``)
-EXPERIMENT_PREFIXES = (COMPARISON_PREFIX, CLAIMS_PREFIX, CAMVID_SWEEP_PREFIX, SMOKE_PREFIX)
+EXPERIMENT_PREFIXES = (COMPARISON_PREFIX, CLAIMS_PREFIX, CAMVID_SWEEP_PREFIX, CAMVID_RECIPE_PREFIX, SMOKE_PREFIX)
 
 
 def comparison_file_name(machine_tag: str, profile: str, variant: str | None = None) -> str:
@@ -132,9 +141,34 @@ def _read_json(path: Path, error: type[ResultsFileError]):
         _refuse(error, path, f"not valid JSON: {err}")
 
 
-def _check_schema(path: Path, results: dict, schema: int, error: type[ResultsFileError]) -> None:
+def _schema_fault(results: dict, schema: int) -> str | None:
+    """What is wrong with a file's schema number, or ``None`` when this coursekit reads it."""
     if results.get("schema") != schema:
-        _refuse(error, path, f"schema {results.get('schema')!r}, but this coursekit reads schema {schema}")
+        return f"schema {results.get('schema')!r}, but this coursekit reads schema {schema}"
+    return None
+
+
+def _check_schema(path: Path, results: dict, schema: int, error: type[ResultsFileError]) -> None:
+    fault = _schema_fault(results, schema)
+    if fault:
+        _refuse(error, path, fault)
+
+
+def _check_runs_file(path: Path, results, *, keys: tuple, schema: int, row_keys: tuple, scores: tuple,
+                     command: str) -> None:
+    """A file of one benchmark's runs: an object with ``keys`` and this ``schema``, whose every row has
+    ``row_keys``, and the ``scores`` too where it trained (``status`` ok); the first fault found is raised."""
+    if not isinstance(results, dict):
+        _refuse(ResultsFileError, path, f"expected a JSON object, found {type(results).__name__}")
+    missing = [k for k in keys if k not in results]
+    if missing:
+        _refuse(ResultsFileError, path,
+                f"missing the key(s) {', '.join(missing)}; is this a file written by python -m {command}?")
+    _check_schema(path, results, schema, ResultsFileError)
+    for number, row in enumerate(results["rows"], 1):
+        missing = [k for k in row_keys + (scores if row.get("status") == "ok" else ()) if k not in row]
+        if missing:
+            _refuse(ResultsFileError, path, f"row {number} lacks {', '.join(missing)}")
 
 
 # --- Where the files are: the checkout, else the repository on GitHub ----------------------------------
@@ -210,6 +244,18 @@ def _locate(prefix: str, suffix: str, download: bool, tried: list[str],
             path = _download(prefix, suffix, companions)
         except (OSError, ValueError) as err:  # offline, or GitHub refused: the caller's error says so
             tried[-1] += f" ({err})"
+    return path
+
+
+def _find(prefix: str, suffix: str, download: bool | None, what: str, command: str) -> Path:
+    """The newest ``<prefix>*<suffix>`` as :func:`_locate` finds it (``download``: default only on Colab); where
+    there is none, a ``FileNotFoundError`` naming ``what`` is missing, where it looked, and the command that
+    makes one."""
+    tried = [str(folder) for folder in search_folders()]
+    path = _locate(prefix, suffix, _download_by_default(download), tried)
+    if path is None:
+        raise FileNotFoundError(f"no {what} ({prefix}*{suffix}) in " + "; ".join(tried)
+                                + f". Run python -m {command} in the course repository to make one.")
     return path
 
 
@@ -420,8 +466,8 @@ def _check_comparison(path: Path, results, part: str | None = None) -> None:
     if missing:
         fail(f"missing the key(s) {', '.join(missing)}; is this a file written by "
              "python -m benchmarks.compare_architectures?")
-    if results.get("schema") != COMPARISON_SCHEMA:
-        fail(f"schema {results.get('schema')!r}, but this coursekit reads schema {COMPARISON_SCHEMA}")
+    if _schema_fault(results, COMPARISON_SCHEMA):
+        fail(_schema_fault(results, COMPARISON_SCHEMA))
     setting_keys, row_keys, baseline_keys = (
         (COMPARISON_CAMVID_SETTING_KEYS, COMPARISON_CAMVID_ROW_KEYS, COMPARISON_CAMVID_BASELINE_KEYS) if part
         else (COMPARISON_SETTING_KEYS, COMPARISON_ROW_KEYS, COMPARISON_BASELINE_KEYS))
@@ -580,12 +626,7 @@ def load_claims(*, download: bool | None = None) -> Sweep:
     ``download`` (default: only on Colab) allows fetching the committed file.
     Raises ``FileNotFoundError`` saying where it looked and how to make one.
     """
-    tried = [str(folder) for folder in search_folders()]
-    path = _locate(CLAIMS_PREFIX, ".json", _download_by_default(download), tried)
-    if path is None:
-        raise FileNotFoundError(f"no claims sweep ({CLAIMS_PREFIX}*.json) in " + "; ".join(tried)
-                                + ". Run python -m benchmarks.claims in the course repository to make one.")
-    return read_claims(path)
+    return read_claims(_find(CLAIMS_PREFIX, ".json", download, "claims sweep", "benchmarks.claims"))
 
 
 # --- SegNet on CamVid with and without class balancing (chapter 3) -------------------------------------
@@ -641,31 +682,95 @@ class CamVidSweep:
 def read_camvid_sweep(path) -> CamVidSweep:
     """Read and check one file of ``benchmarks.segnet_camvid``; a malformed one raises an error naming it."""
     path = Path(path)
-
-    def fail(what):
-        _refuse(ResultsFileError, path, what)
-
     results = _read_json(path, ResultsFileError)
-    if not isinstance(results, dict):
-        fail(f"expected a JSON object, found {type(results).__name__}")
-    missing = [k for k in CAMVID_SWEEP_KEYS if k not in results]
-    if missing:
-        fail(f"missing the key(s) {', '.join(missing)}; is this a file written by python -m benchmarks.segnet_camvid?")
-    _check_schema(path, results, CAMVID_SWEEP_SCHEMA, ResultsFileError)
-    for number, row in enumerate(results["rows"], 1):
-        needed = CAMVID_SWEEP_ROW_KEYS + (CAMVID_SWEEP_SCORES if row.get("status") == "ok" else ())
-        missing = [k for k in needed if k not in row]
-        if missing:
-            fail(f"row {number} lacks {', '.join(missing)}")
+    _check_runs_file(path, results, keys=CAMVID_SWEEP_KEYS, schema=CAMVID_SWEEP_SCHEMA, row_keys=CAMVID_SWEEP_ROW_KEYS,
+                     scores=CAMVID_SWEEP_SCORES, command="benchmarks.segnet_camvid")
     return CamVidSweep(path, results)
 
 
 def load_camvid_sweep(profile: str = "quick", *, download: bool | None = None) -> CamVidSweep:
     """The newest ``camvid-segnet-*-<profile>.json`` of the checkout (or ``./benchmarks/results``), else the
     repository's (``download``: default only on Colab).  Chapter 3 reads it."""
-    tried = [str(folder) for folder in search_folders()]
-    path = _locate(CAMVID_SWEEP_PREFIX, f"-{profile}.json", _download_by_default(download), tried)
-    if path is None:
-        raise FileNotFoundError(f"no CamVid sweep ({CAMVID_SWEEP_PREFIX}*-{profile}.json) in " + "; ".join(tried)
-                                + ". Run python -m benchmarks.segnet_camvid in the course repository to make one.")
-    return read_camvid_sweep(path)
+    return read_camvid_sweep(_find(CAMVID_SWEEP_PREFIX, f"-{profile}.json", download, "CamVid sweep",
+                                   "benchmarks.segnet_camvid"))
+
+
+# --- Changes to SegNet's CamVid recipe, validated on a held-out drive (chapter 3) -----------------------
+
+
+@dataclass
+class CamVidRecipes:
+    """One file of ``benchmarks.camvid_recipe``: SegNet trained on CamVid's training frames but one drive's, with
+    the chapter's recipe and with one thing of it changed (a *variant*), scored on the drive held out."""
+
+    path: Path
+    results: dict
+
+    @property
+    def held_out_drive(self) -> str:
+        return self.results["held_out_drive"]
+
+    def variants(self) -> list[str]:
+        """The variants of the file that have runs, the chapter's own recipe first."""
+        named = [name for name in self.results["variants"] if self.rows(name)]
+        return sorted(named, key=lambda name: name != "recipe")
+
+    def rows(self, variant: str) -> list[dict]:
+        """The runs of one variant that trained (``status`` ok)."""
+        return [r for r in self.results["rows"] if r["status"] == "ok" and r["variant"] == variant]
+
+    def values(self, variant: str, score: str) -> list[float]:
+        return [row[score] for row in self.rows(variant)]
+
+    def gains(self, variant: str, score: str = "mean_iou") -> list[float]:
+        """``variant - recipe`` of one score, run by run, where both trained with the same framework and seed."""
+        recipe = {(r["framework"], r["seed"]): r[score] for r in self.rows("recipe")}
+        return [r[score] - recipe[(r["framework"], r["seed"])] for r in self.rows(variant)
+                if (r["framework"], r["seed"]) in recipe]
+
+    def table(self) -> str:
+        """Each variant's mean scores (mIoU with its range; global and class average accuracy), its mean training
+        time in seconds, and, against the recipe's run of the same framework and seed, in how many runs its mIoU
+        was higher and the lowest and highest difference."""
+        lines = [f"{'variant':>9}{'runs':>5}{'mIoU (range)':>21}{'acc.':>7}{'cl. acc.':>9}{'s/run':>6}"
+                 "  vs the recipe"]
+        for variant in self.variants():
+            miou, gains = self.values(variant, "mean_iou"), self.gains(variant)
+            versus = "" if variant == "recipe" or not gains else \
+                f"  {sum(g > 0 for g in gains)}/{len(gains)} {min(gains):+.3f}..{max(gains):+.3f}"
+            lines.append(f"{variant:>9}{len(miou):>5}{np.mean(miou):>7.3f} ({min(miou):.3f}-{max(miou):.3f})"
+                         f"{np.mean(self.values(variant, 'pixel_accuracy')):>7.3f}"
+                         f"{np.mean(self.values(variant, 'mean_class_accuracy')):>9.3f}"
+                         f"{np.mean(self.values(variant, 'training_seconds')):>6.0f}{versus}")
+        return "\n".join(lines)
+
+    def describe(self) -> str:
+        """Where, when and how the runs were measured."""
+        m, s = self.results["machine"], self.results["settings"]
+        rows = [r for r in self.results["rows"] if r["status"] == "ok"]
+        trained_on = rows[0]["trained_on"] if rows else "?"
+        scored_on = rows[0]["scored_on"] if rows else "?"
+        return (f"{self.path.name}\n{len(rows)} runs on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), "
+                f"{self.results['date'][:10]}\ntrained on {trained_on} frames, scored on the {scored_on} of drive "
+                f"{self.held_out_drive}\nthe recipe: SegNet width {s['width']}, {s['image_height']}×{s['image_size']} "
+                f"px, {s['epochs']} epochs, batch {s['batch_size']}, lr {s['lr']} ({s['schedule']})")
+
+
+def read_camvid_recipes(path) -> CamVidRecipes:
+    """Read and check one file of ``benchmarks.camvid_recipe``; a malformed one raises an error naming it."""
+    path = Path(path)
+    results = _read_json(path, ResultsFileError)
+    _check_runs_file(path, results, keys=CAMVID_RECIPE_KEYS, schema=CAMVID_RECIPE_SCHEMA,
+                     row_keys=CAMVID_RECIPE_ROW_KEYS, scores=CAMVID_RECIPE_SCORES, command="benchmarks.camvid_recipe")
+    for number, row in enumerate(results["rows"], 1):
+        if row["variant"] not in results["variants"]:
+            _refuse(ResultsFileError, path,
+                    f"row {number} is of the variant {row['variant']!r}, which the file's 'variants' does not list")
+    return CamVidRecipes(path, results)
+
+
+def load_camvid_recipes(*, download: bool | None = None) -> CamVidRecipes:
+    """The newest ``camvid-recipe-*-quick.json`` of the checkout (or ``./benchmarks/results``), else the
+    repository's (``download``: default only on Colab).  Chapter 3 reads it."""
+    return read_camvid_recipes(_find(CAMVID_RECIPE_PREFIX, "-quick.json", download, "file of CamVid recipe runs",
+                                     "benchmarks.camvid_recipe"))
