@@ -58,7 +58,7 @@ VARIANTS = {
     "mirror": ({}, "mirror"),
     "jitter": ({}, "jitter"),
     "epochs_20": ({"epochs": 20}, None),  # more compute, not a better recipe: what it would buy
-    "width_12": ({"width": 12}, None),    # more compute again: about twice the arithmetic of width 8
+    "width_12": ({"width": 12}, None),    # more compute again: (12/8)² = 2.25 times the convolutions' arithmetic
 }
 
 
@@ -93,9 +93,9 @@ def augmentation(variant: str):
 
 def split_by_drive(frames, names: list[str], drive: str = HELD_OUT_DRIVE):
     """``(the frames of every other drive, the frames of drive)``: CamVid's file names begin with their drive."""
-    held = np.array([Path(name).name.startswith(drive + "_") for name in names])
     if len(names) != len(frames.images):
         raise ValueError(f"{len(names)} names for {len(frames.images)} frames: the list and the frames differ")
+    held = np.array([Path(name).name.startswith(drive + "_") for name in names])
     if not held.any() or held.all():
         raise ValueError(f"no training frame comes from drive {drive!r}, or every one does: cannot hold it out "
                          f"(drives seen: {sorted({Path(n).name.split('_')[0] for n in names})})")
@@ -177,7 +177,7 @@ def main(argv=None) -> dict:
                "threads_per_run": options.threads, "runs_at_once": options.jobs,
                "command": shlex.join(["python", "-m", "benchmarks.camvid_recipe",
                                       *(sys.argv[1:] if argv is None else argv)])}
-    order = {(spec["framework"], spec["variant"], spec["seed"]): place for place, spec in enumerate(specs)}
+    order = {run_key(spec): place for place, spec in enumerate(specs)}
 
     def file_now() -> dict:
         """The file as it stands: this command's finished runs (in planned order) and the earlier ones kept."""

@@ -466,8 +466,8 @@ def _check_comparison(path: Path, results, part: str | None = None) -> None:
     if missing:
         fail(f"missing the key(s) {', '.join(missing)}; is this a file written by "
              "python -m benchmarks.compare_architectures?")
-    if _schema_fault(results, COMPARISON_SCHEMA):
-        fail(_schema_fault(results, COMPARISON_SCHEMA))
+    if fault := _schema_fault(results, COMPARISON_SCHEMA):
+        fail(fault)
     setting_keys, row_keys, baseline_keys = (
         (COMPARISON_CAMVID_SETTING_KEYS, COMPARISON_CAMVID_ROW_KEYS, COMPARISON_CAMVID_BASELINE_KEYS) if part
         else (COMPARISON_SETTING_KEYS, COMPARISON_ROW_KEYS, COMPARISON_BASELINE_KEYS))
