@@ -632,6 +632,12 @@ def load_claims(*, download: bool | None = None) -> Sweep:
 # --- SegNet on CamVid with and without class balancing (chapter 3) -------------------------------------
 
 
+def _paired_by_run(score: str, left: list[dict], right: list[dict]) -> list[float]:
+    """``left - right`` of one score, row by row, where both rows were trained with the same framework and seed."""
+    right_of = {(r["framework"], r["seed"]): r[score] for r in right}
+    return [r[score] - right_of[(r["framework"], r["seed"])] for r in left if (r["framework"], r["seed"]) in right_of]
+
+
 @dataclass
 class CamVidSweep:
     """One file of ``benchmarks.segnet_camvid``: SegNet trained on CamVid per framework, seed and balancing."""
@@ -656,19 +662,13 @@ class CamVidSweep:
     def paired(self, score: str, left: str, right: str) -> list[float]:
         """``left - right`` of one score, run by run, where both were trained with the same framework and seed:
         two kinds of balancing, with SegNet's own decoder."""
-        return self._paired(score, self.rows(left), self.rows(right))
+        return _paired_by_run(score, self.rows(left), self.rows(right))
 
     def decoders_paired(self, score: str, left: str, right: str, framework: str | None = None) -> list[float]:
         """``left - right`` of one score for two decoders trained with plain cross-entropy, run by run (of one
         framework where it is named)."""
-        return self._paired(score, [r for r in self.rows("none", left) if framework in (None, r["framework"])],
-                            self.rows("none", right))
-
-    @staticmethod
-    def _paired(score: str, left: list[dict], right: list[dict]) -> list[float]:
-        right_of = {(r["framework"], r["seed"]): r[score] for r in right}
-        return [r[score] - right_of[(r["framework"], r["seed"])] for r in left
-                if (r["framework"], r["seed"]) in right_of]
+        return _paired_by_run(score, [r for r in self.rows("none", left) if framework in (None, r["framework"])],
+                              self.rows("none", right))
 
     def describe(self) -> str:
         """Where, when and how the runs were measured, in one line."""
@@ -724,9 +724,7 @@ class CamVidRecipes:
 
     def gains(self, variant: str, score: str = "mean_iou") -> list[float]:
         """``variant - recipe`` of one score, run by run, where both trained with the same framework and seed."""
-        recipe = {(r["framework"], r["seed"]): r[score] for r in self.rows("recipe")}
-        return [r[score] - recipe[(r["framework"], r["seed"])] for r in self.rows(variant)
-                if (r["framework"], r["seed"]) in recipe]
+        return _paired_by_run(score, self.rows(variant), self.rows("recipe"))
 
     def table(self) -> str:
         """Each variant's mean scores (mIoU with its range; global and class average accuracy), its mean training
