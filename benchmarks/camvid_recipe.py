@@ -13,7 +13,8 @@ validation that asks what the test asks, whether the model carries over to a
 street it has not seen.
 
 Each *variant* changes one thing of the recipe (:data:`VARIANTS`): the learning
-rate, the batch size, the number of epochs, or an augmentation drawn anew for
+rate, the batch size, the loss (a Dice term, the focal loss, softened class
+weights), the number of epochs or the width, or an augmentation drawn anew for
 every epoch (a random left-right mirror, or brightness and contrast jitter;
 ``coursekit.data.transforms``).  An augmented run trains one pass over
 ``epochs`` augmented copies of the frames, which with the per-step cosine
@@ -24,7 +25,7 @@ for seeds 0-2 in both frameworks; the table printed at the end
 pairs every variant's run with the recipe's run of the same framework and seed.  The file is
 ``benchmarks/results/camvid-recipe-<machine>-quick.json``.
 
-    python -m benchmarks.camvid_recipe                          # 48 runs, 2 at a time: about an hour on 2 cores
+    python -m benchmarks.camvid_recipe                          # 72 runs, 2 at a time: about 80 minutes on 2 cores
     python -m benchmarks.camvid_recipe --variants width_12      # adds 6 runs to the file, keeping the others
 """
 
@@ -57,9 +58,18 @@ VARIANTS = {
     "batch_4": ({"batch_size": 4}, None),
     "mirror": ({}, "mirror"),
     "jitter": ({}, "jitter"),
-    "epochs_20": ({"epochs": 20}, None),  # more compute, not a better recipe: what it would buy
-    "width_12": ({"width": 12}, None),    # more compute again: (12/8)² = 2.25 times the convolutions' arithmetic
+    # the loss, for the thin and small classes that plain cross-entropy leaves at zero: a soft Dice term beside
+    # it (every class's overlap counts alike), the focal loss (pixels already right count less), or the median
+    # frequency weights softened to their square root (the full weights cost the common classes too much)
+    "dice": ({"loss": "cross_entropy+dice"}, None),
+    "focal": ({"loss": "focal"}, None),
+    "sqrt_mfb": ({"weights_power": 0.5}, None),
+    # compute rather than recipe: what 4 epochs fewer cost, what 6 more or a wider network would buy
+    "epochs_10": ({"epochs": 10}, None),
+    "epochs_20": ({"epochs": 20}, None),
+    "width_12": ({"width": 12}, None),    # (12/8)² = 2.25 times the convolutions' arithmetic
 }
+LOSS_CHANGES = ("loss", "weights_power")  # changes of the loss, not of the profile row's settings
 
 
 def file_name(machine_tag: str) -> str:
@@ -72,11 +82,28 @@ def run_key(row: dict) -> tuple:
     return row["framework"], row["variant"], row["seed"]
 
 
+def in_table_order(variants: dict) -> dict:
+    """``variants`` ordered as :data:`VARIANTS` lists them (the order of the table), any other after them."""
+    return {**{name: variants[name] for name in VARIANTS if name in variants}, **variants}
+
+
 def variant_settings(settings, variant: str):
     """The profile row's settings as ``variant`` changes them (a learning rate is scaled, the rest replaced)."""
     changes, _ = VARIANTS[variant]
-    replaced = {key: (settings.lr * value if key == "lr" else value) for key, value in changes.items()}
+    replaced = {key: (settings.lr * value if key == "lr" else value) for key, value in changes.items()
+                if key not in LOSS_CHANGES}
     return dataclasses.replace(settings, **replaced)
+
+
+def variant_loss(variant: str, framework: str, masks, num_classes: int, void: int):
+    """The loss ``variant`` trains with: a name :func:`coursekit.train.fit` knows, or a weighted cross-entropy."""
+    from coursekit import losses
+
+    changes, _ = VARIANTS[variant]
+    if "weights_power" not in changes:
+        return changes.get("loss", "cross_entropy")
+    weights = losses.class_frequency_weights(masks, num_classes, ignore_index=void) ** changes["weights_power"]
+    return losses.get_loss("cross_entropy", framework, class_weights=weights, ignore_index=void)
 
 
 def augmentation(variant: str):
@@ -133,7 +160,8 @@ def measure(spec: dict) -> dict:
     coursekit.seed(spec["seed"])
     model = build("segnet", run.framework, num_classes=num_classes, width=settings.width)
     began = time.perf_counter()
-    train.fit(model, fitted, None, loss="cross_entropy", epochs=epochs, lr=settings.lr, schedule="cosine",
+    loss = variant_loss(spec["variant"], run.framework, fitted.masks, num_classes, void)
+    train.fit(model, fitted, None, loss=loss, epochs=epochs, lr=settings.lr, schedule="cosine",
               batch_size=settings.batch_size, seed=spec["seed"], device=run.device, verbose=False)
     seconds = time.perf_counter() - began
     scores = metrics.scores(held_out.masks, train.predict(model, held_out.images), num_classes, void)
@@ -186,7 +214,7 @@ def main(argv=None) -> dict:
                "seconds": round(time.perf_counter() - started, 1)}
         both = with_earlier_runs(now, earlier, out, run_key, ("schema", "settings", "held_out_drive"))
         if both is not now:
-            both["variants"] = {**earlier["variants"], **now["variants"]}
+            both["variants"] = in_table_order({**earlier["variants"], **now["variants"]})
         return both
 
     def one(spec: dict) -> None:
