@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .tables import FRAMEWORK_NAMES, markdown
 
 QUICK_COURSE_MINUTES = 15  # the whole course in the quick profile, per framework, on a 2-core CPU
+QUICK_CAMVID_MINUTES = 4  # each chapter that trains on CamVid (2: FCN, 3: SegNet), quick profile, 2-core CPU
+CAMVID_CHAPTERS = ("02_fcn", "03_segnet")
 ENGINE_OVERHEAD = 0.05  # fit over a plain loop
 MIXED_SPEEDUP = 1.5  # mixed precision (+ channels-last) over fp32 per training step, on a GPU
 FULL_NOTEBOOK_MINUTES = 20  # any one notebook in the full profile, on a GPU
 FULL_GPU_GIB = 12  # peak GPU memory of any one notebook in the full profile: a free Colab T4 holds it
 TO_MEASURE = "to be measured"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def label(result: dict) -> str:
@@ -38,19 +43,25 @@ def _measured(results: list[dict], section: str, gpu: bool, profile: str | None 
     return chosen
 
 
-def _notebook_goals(results, goal, target, framework_value, limit, unit, where) -> list[list[str]]:
-    """One row per framework: ``framework_value(rows)`` against ``limit``; failed notebooks fail the goal."""
+def _notebook_goals(results, goal, target, framework_value, limit, unit, where,
+                    chapters: tuple[str, ...] | None = None) -> list[list[str]]:
+    """One row per framework: ``framework_value(rows)`` against ``limit``, over the rows of ``chapters`` (notebook
+    stems; default all); failed notebooks fail the goal, and a run that timed a notebook the course no longer has
+    timed an older course, whichever notebooks the goal reads."""
     rows = []
     for result in results:
         section = result["sections"]["notebooks"]
         for framework in FRAMEWORK_NAMES:
-            mine = [r for r in section["rows"] if r["framework"] == framework]
+            every = [r for r in section["rows"] if r["framework"] == framework]
+            mine = [r for r in every if chapters is None or Path(r["notebook"]).stem in chapters]
             if not mine:
                 continue
             value = framework_value(mine)
             failed = sum(r["status"] != "ok" for r in mine)
+            gone = sorted({r["notebook"] for r in every if not (ROOT / r["notebook"]).exists()})
             measured = "–" if value is None else f"{value:.1f} {unit} ({len(mine)} notebooks)"
-            verdict = f"**failed**: {failed} notebook(s) did not run" if failed else \
+            verdict = f"stale: `{gone[0]}` is no longer in the course" if gone else \
+                f"**failed**: {failed} notebook(s) did not run" if failed else \
                 TO_MEASURE if value is None else _verdict(value, limit)
             rows.append([f"{goal} ({FRAMEWORK_NAMES[framework]})", target, measured, label(result), verdict])
     return rows or [[goal, target, "–", where, TO_MEASURE]]
@@ -60,6 +71,14 @@ def _course(results) -> list[list[str]]:
     return _notebook_goals(_measured(results, "notebooks", False, "quick"), "whole course, quick profile, CPU",
                            f"≤ {QUICK_COURSE_MINUTES} min", lambda rows: sum(r["seconds"] for r in rows) / 60,
                            QUICK_COURSE_MINUTES, "min", "a 2-core CPU")
+
+
+def _camvid_chapters(results) -> list[list[str]]:
+    """The slowest of the chapters that train on CamVid, which must each fit the limit, per framework."""
+    return _notebook_goals(_measured(results, "notebooks", False, "quick"),
+                           "slowest CamVid chapter (2, 3), quick profile, CPU", f"≤ {QUICK_CAMVID_MINUTES} min",
+                           lambda rows: max(r["seconds"] for r in rows) / 60, QUICK_CAMVID_MINUTES, "min",
+                           "a 2-core CPU", chapters=CAMVID_CHAPTERS)
 
 
 def _full(results) -> list[list[str]]:
@@ -105,5 +124,5 @@ def _precision(results) -> list[list[str]]:
 
 def table(results: list[dict]) -> str:
     """Every goal with its measured value, where it was measured, and the verdict."""
-    rows = _course(results) + _overhead(results) + _precision(results) + _full(results)
+    rows = _course(results) + _camvid_chapters(results) + _overhead(results) + _precision(results) + _full(results)
     return markdown(["goal", "target", "measured", "where", "verdict"], rows)

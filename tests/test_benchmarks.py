@@ -112,8 +112,8 @@ def test_a_failing_notebook_is_a_row_that_says_so(tmp_path):
 def fake_results(gpu: bool = False, ratio: float = 1.02, notebook_status: str = "ok") -> dict:
     """The least a results file holds for the goals: a machine, a date, an overhead and a notebook row."""
     machine = {"cpu": "Test CPU", "cores": 2, "gpu": {"name": "Test GPU"} if gpu else None}
-    notebook = {"notebook": "notebooks/01.ipynb", "framework": "torch", "seconds": 60.0, "status": notebook_status,
-                "peak_gpu_mb": 1024.0 if gpu else None}
+    notebook = {"notebook": "notebooks/01_segmentation_basics.ipynb", "framework": "torch", "seconds": 60.0,
+                "status": notebook_status, "peak_gpu_mb": 1024.0 if gpu else None}
     return {"machine": machine, "date": "2026-01-01T00:00:00+00:00", "sections": {
         "overhead": {"status": "measured", "rows": [{"framework": "torch", "ratio": ratio, "status": "ok"}]},
         "notebooks": {"status": "measured", "profile": "full" if gpu else "quick", "rows": [notebook]},
@@ -136,6 +136,31 @@ def test_goals_are_met_missed_failed_or_still_to_be_measured():
     with_gpu = verdicts([fake_results(), fake_results(gpu=True)])
     assert with_gpu["slowest notebook, full profile, GPU (torch)"] == "met"
     assert with_gpu["peak GPU memory of a notebook, full profile (torch)"] == "met"
+
+
+def with_notebooks(result: dict, seconds: dict) -> dict:
+    """``result`` whose notebook rows are torch runs of ``seconds`` (notebook path -> seconds)."""
+    rows = [{"notebook": path, "framework": "torch", "seconds": value, "status": "ok", "peak_gpu_mb": None}
+            for path, value in seconds.items()]
+    return {**result, "sections": {**result["sections"], "notebooks": {**result["sections"]["notebooks"],
+                                                                       "rows": rows}}}
+
+
+def test_each_camvid_chapter_must_fit_four_minutes_and_the_slowest_decides():
+    goal = "slowest CamVid chapter (2, 3), quick profile, CPU (torch)"
+    quick = {"notebooks/01_segmentation_basics.ipynb": 500.0, "notebooks/02_fcn.ipynb": 150.0,
+             "notebooks/03_segnet.ipynb": 230.0}
+    assert verdicts([with_notebooks(fake_results(), quick)])[goal] == "met"  # chapter 1 is not a CamVid chapter
+    slow = {**quick, "notebooks/03_segnet.ipynb": 250.0}
+    assert verdicts([with_notebooks(fake_results(), slow)])[goal] == "**missed**"
+    assert "4.2 min (2 notebooks)" in goals.table([with_notebooks(fake_results(), slow)])
+
+
+def test_a_result_of_notebooks_the_course_no_longer_has_is_stale_not_met():
+    older = with_notebooks(fake_results(), {"notebooks/02_fcn.ipynb": 50.0, "notebooks/06_comparison.ipynb": 9.0})
+    stale = "stale: `notebooks/06_comparison.ipynb` is no longer in the course"
+    assert verdicts([older])["whole course, quick profile, CPU (torch)"] == stale
+    assert verdicts([older])["slowest CamVid chapter (2, 3), quick profile, CPU (torch)"] == stale
 
 
 def test_the_page_and_its_figure_are_made_from_the_committed_results():
