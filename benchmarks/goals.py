@@ -60,7 +60,7 @@ def _notebook_goals(results, goal, target, framework_value, limit, unit, where,
             failed = sum(r["status"] != "ok" for r in mine)
             gone = sorted({r["notebook"] for r in every if not (ROOT / r["notebook"]).exists()})
             measured = "–" if value is None else f"{value:.1f} {unit} ({len(mine)} notebooks)"
-            verdict = f"stale: `{gone[0]}` is no longer in the course" if gone else \
+            verdict = f"stale: `{Path(gone[0]).stem}` since removed" if gone else \
                 f"**failed**: {failed} notebook(s) did not run" if failed else \
                 TO_MEASURE if value is None else _verdict(value, limit)
             rows.append([f"{goal} ({FRAMEWORK_NAMES[framework]})", target, measured, label(result), verdict])
