@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .tables import FRAMEWORK_NAMES, markdown
+from .worker import ROOT
 
 QUICK_COURSE_MINUTES = 15  # the whole course in the quick profile, per framework, on a 2-core CPU
 QUICK_CAMVID_MINUTES = 4  # each chapter that trains on CamVid (2: FCN, 3: SegNet), quick profile, 2-core CPU
@@ -14,7 +15,6 @@ MIXED_SPEEDUP = 1.5  # mixed precision (+ channels-last) over fp32 per training 
 FULL_NOTEBOOK_MINUTES = 20  # any one notebook in the full profile, on a GPU
 FULL_GPU_GIB = 12  # peak GPU memory of any one notebook in the full profile: a free Colab T4 holds it
 TO_MEASURE = "to be measured"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def label(result: dict) -> str:
