@@ -242,4 +242,3 @@ def test_what_chapter_3_says_of_the_variants_holds_in_the_committed_runs():
     plain = results.read_camvid_sweep(sorted(RESULTS.glob("camvid-segnet-*-quick.json"))[-1]).values("none",
                                                                                                     "mean_iou")
     assert min(plain) < 0.30 < max(plain)
-
